@@ -1,0 +1,295 @@
+//! The controller: drivers, records and the locks that keep operations consistent.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+
+use tokio::sync::OwnedMutexGuard;
+
+use crate::driver::{IpamDriver, NetworkDriver};
+use crate::error::Error;
+use crate::model::{EndpointRecord, NetworkRecord, SandboxRecord};
+use crate::store::{self, MemoryStore, Store, StoreExt};
+
+/// How a controller is set up.
+#[derive(Clone)]
+pub struct Config {
+    /// Where the records live. Default: in memory.
+    pub store: Arc<dyn Store>,
+    /// The run directory; sandbox keys are `<run_dir>/netns/<id>`. Default `/run/wnet`.
+    pub run_dir: PathBuf,
+    /// The IPAM driver of networks that name none. Default `default`.
+    pub default_ipam_driver: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            store: Arc::new(MemoryStore::new()),
+            run_dir: PathBuf::from("/run/wnet"),
+            default_ipam_driver: "default".to_owned(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("run_dir", &self.run_dir)
+            .field("default_ipam_driver", &self.default_ipam_driver)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The entry point: owns networks, endpoints and sandboxes and the drivers behind them.
+/// Cheap to clone; clones share everything. `Send + Sync`: operations on different
+/// networks and sandboxes run concurrently.
+#[derive(Clone)]
+pub struct Controller {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) config: Config,
+    drivers: RwLock<BTreeMap<String, Arc<dyn NetworkDriver>>>,
+    ipams: RwLock<BTreeMap<String, Arc<dyn IpamDriver>>>,
+    state: Mutex<State>,
+    /// Serialises network creation and deletion, so name checks and pool choices do not
+    /// race; endpoint and sandbox work is not held up by it.
+    pub(crate) networks_lock: Arc<tokio::sync::Mutex<()>>,
+    op_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// The records in memory, written through to the store on every change.
+#[derive(Default)]
+pub(crate) struct State {
+    pub(crate) networks: BTreeMap<String, NetworkRecord>,
+    pub(crate) endpoints: BTreeMap<String, EndpointRecord>,
+    pub(crate) sandboxes: BTreeMap<String, SandboxRecord>,
+}
+
+impl State {
+    pub(crate) fn network_by_name(&self, name: &str) -> Option<&NetworkRecord> {
+        self.networks.values().find(|n| n.name == name)
+    }
+
+    pub(crate) fn endpoints_of<'a>(
+        &'a self,
+        network_id: &'a str,
+    ) -> impl Iterator<Item = &'a EndpointRecord> + 'a {
+        self.endpoints
+            .values()
+            .filter(move |e| e.network_id == network_id)
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Updates under these locks are single map operations, complete or not done, so a
+    // panic elsewhere cannot leave them inconsistent.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Controller {
+    /// A controller with no drivers; register them with [`Controller::register_driver`]
+    /// and [`Controller::register_ipam_driver`]. Records already in the configured store
+    /// are loaded.
+    pub fn new(config: Config) -> Result<Self, Error> {
+        let mut state = State::default();
+        for n in config
+            .store
+            .scan_records::<NetworkRecord>(store::NETWORKS, "")?
+        {
+            state.networks.insert(n.id.clone(), n);
+        }
+        for e in config
+            .store
+            .scan_records::<EndpointRecord>(store::ENDPOINTS, "")?
+        {
+            state.endpoints.insert(e.id.clone(), e);
+        }
+        for s in config
+            .store
+            .scan_records::<SandboxRecord>(store::SANDBOXES, "")?
+        {
+            state.sandboxes.insert(s.id.clone(), s);
+        }
+        Ok(Controller {
+            inner: Arc::new(Inner {
+                config,
+                drivers: RwLock::default(),
+                ipams: RwLock::default(),
+                state: Mutex::new(state),
+                networks_lock: Arc::default(),
+                op_locks: Mutex::default(),
+            }),
+        })
+    }
+
+    /// The controller's configuration.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// Registers a network driver under `name`.
+    pub fn register_driver(&self, name: &str, driver: Arc<dyn NetworkDriver>) -> Result<(), Error> {
+        let mut drivers = self
+            .inner
+            .drivers
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        if drivers.contains_key(name) {
+            return Err(Error::DuplicateDriver {
+                kind: "network",
+                name: name.to_owned(),
+            });
+        }
+        drivers.insert(name.to_owned(), driver);
+        Ok(())
+    }
+
+    /// Registers an IPAM driver under `name`.
+    pub fn register_ipam_driver(
+        &self,
+        name: &str,
+        driver: Arc<dyn IpamDriver>,
+    ) -> Result<(), Error> {
+        let mut ipams = self
+            .inner
+            .ipams
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        if ipams.contains_key(name) {
+            return Err(Error::DuplicateDriver {
+                kind: "IPAM",
+                name: name.to_owned(),
+            });
+        }
+        ipams.insert(name.to_owned(), driver);
+        Ok(())
+    }
+
+    /// The names of the registered network drivers.
+    pub fn drivers(&self) -> Vec<String> {
+        let drivers = self
+            .inner
+            .drivers
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        drivers.keys().cloned().collect()
+    }
+
+    /// The names of the registered IPAM drivers.
+    pub fn ipam_drivers(&self) -> Vec<String> {
+        let ipams = self
+            .inner
+            .ipams
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        ipams.keys().cloned().collect()
+    }
+
+    pub(crate) fn driver(&self, name: &str) -> Result<Arc<dyn NetworkDriver>, Error> {
+        let drivers = self
+            .inner
+            .drivers
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        drivers
+            .get(name)
+            .cloned()
+            .ok_or_else(|| Error::UnknownDriver {
+                name: name.to_owned(),
+                available: list(drivers.keys()),
+            })
+    }
+
+    pub(crate) fn ipam(&self, name: &str) -> Result<Arc<dyn IpamDriver>, Error> {
+        let ipams = self
+            .inner
+            .ipams
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        ipams
+            .get(name)
+            .cloned()
+            .ok_or_else(|| Error::UnknownIpamDriver {
+                name: name.to_owned(),
+                available: list(ipams.keys()),
+            })
+    }
+
+    /// Reads the in-memory records.
+    pub(crate) fn state(&self) -> MutexGuard<'_, State> {
+        lock(&self.inner.state)
+    }
+
+    /// Takes the operation lock of one object (a network or a sandbox id), held across
+    /// its driver calls.
+    pub(crate) async fn op_lock(&self, id: &str) -> OwnedMutexGuard<()> {
+        let m = lock(&self.inner.op_locks)
+            .entry(id.to_owned())
+            .or_default()
+            .clone();
+        m.lock_owned().await
+    }
+
+    /// Forgets the operation lock of a deleted object.
+    pub(crate) fn drop_op_lock(&self, id: &str) {
+        lock(&self.inner.op_locks).remove(id);
+    }
+
+    pub(crate) fn save_network(&self, n: &NetworkRecord) -> Result<(), Error> {
+        self.inner
+            .config
+            .store
+            .put_record(store::NETWORKS, &n.id, n)?;
+        self.state().networks.insert(n.id.clone(), n.clone());
+        Ok(())
+    }
+
+    pub(crate) fn remove_network(&self, id: &str) -> Result<(), Error> {
+        self.inner.config.store.delete(store::NETWORKS, id)?;
+        self.state().networks.remove(id);
+        Ok(())
+    }
+
+    pub(crate) fn save_endpoint(&self, e: &EndpointRecord) -> Result<(), Error> {
+        self.inner
+            .config
+            .store
+            .put_record(store::ENDPOINTS, &e.id, e)?;
+        self.state().endpoints.insert(e.id.clone(), e.clone());
+        Ok(())
+    }
+
+    pub(crate) fn remove_endpoint(&self, id: &str) -> Result<(), Error> {
+        self.inner.config.store.delete(store::ENDPOINTS, id)?;
+        self.state().endpoints.remove(id);
+        Ok(())
+    }
+
+    pub(crate) fn save_sandbox(&self, s: &SandboxRecord) -> Result<(), Error> {
+        self.inner
+            .config
+            .store
+            .put_record(store::SANDBOXES, &s.id, s)?;
+        self.state().sandboxes.insert(s.id.clone(), s.clone());
+        Ok(())
+    }
+
+    pub(crate) fn remove_sandbox(&self, id: &str) -> Result<(), Error> {
+        self.inner.config.store.delete(store::SANDBOXES, id)?;
+        self.state().sandboxes.remove(id);
+        Ok(())
+    }
+}
+
+/// `a, b, c`, or `none`.
+pub(crate) fn list<'a>(names: impl Iterator<Item = &'a String>) -> String {
+    let names: Vec<&str> = names.map(String::as_str).collect();
+    if names.is_empty() {
+        "none".to_owned()
+    } else {
+        names.join(", ")
+    }
+}

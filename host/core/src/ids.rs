@@ -1,0 +1,54 @@
+//! Identifiers and generated values.
+
+use wnet_types::MacAddress;
+
+/// A new object id: 64 hexadecimal digits, as Docker's.
+pub(crate) fn new_id() -> String {
+    let mut bytes = [0u8; 32];
+    fill(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A random locally administered unicast MAC (libnetwork's `GenerateRandomMAC`).
+pub(crate) fn random_mac() -> MacAddress {
+    let mut bytes = [0u8; 6];
+    fill(&mut bytes);
+    MacAddress::local_unicast_from(bytes)
+}
+
+fn fill(bytes: &mut [u8]) {
+    // The kernel's random source does not fail once the system is up; if it ever did, a
+    // process that cannot make unique ids must not go on making objects.
+    #[expect(clippy::expect_used, reason = "no id without randomness")]
+    getrandom::fill(bytes).expect("the kernel's random source failed");
+}
+
+/// Whether `name` is a valid object name: Docker's `^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`.
+pub(crate) fn valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_64_hex_digits_and_distinct() {
+        let (a, b) = (new_id(), new_id());
+        assert_eq!(a.len(), 64);
+        assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn names_follow_dockers_rule() {
+        for ok in ["net1", "my_net.v2-a", "0"] {
+            assert!(valid_name(ok), "{ok}");
+        }
+        for bad in ["", "-net", ".net", "my net", "a/b", "é"] {
+            assert!(!valid_name(bad), "{bad}");
+        }
+    }
+}

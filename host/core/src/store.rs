@@ -1,0 +1,173 @@
+//! Where the controller keeps its records and each driver's `kv` namespace.
+//!
+//! The store is a set of named tables of byte values, so a transactional embedded
+//! database or a distributed one can stand behind the same trait. [`MemoryStore`] keeps
+//! everything in memory.
+
+use std::collections::BTreeMap;
+use std::sync::{Mutex, PoisonError};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// The table of network records.
+pub const NETWORKS: &str = "networks";
+/// The table of endpoint records.
+pub const ENDPOINTS: &str = "endpoints";
+/// The table of sandbox records.
+pub const SANDBOXES: &str = "sandboxes";
+
+/// The table holding a driver's own `kv` keys.
+pub fn driver_table(driver: &str) -> String {
+    format!("driver/{driver}")
+}
+
+/// A store failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The backend failed.
+    #[error("store: {0}")]
+    Backend(String),
+    /// A record could not be encoded or decoded.
+    #[error("store: record `{table}/{key}` is corrupt: {reason}")]
+    Corrupt {
+        /// The table.
+        table: String,
+        /// The key.
+        key: String,
+        /// The decoder's message.
+        reason: String,
+    },
+}
+
+/// Named tables of byte values.
+pub trait Store: Send + Sync {
+    /// The value of `key` in `table`.
+    fn get(&self, table: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Sets `key` in `table`.
+    fn put(&self, table: &str, key: &str, value: &[u8]) -> Result<(), StoreError>;
+    /// Removes `key` from `table`; returns whether it existed.
+    fn delete(&self, table: &str, key: &str) -> Result<bool, StoreError>;
+    /// Every key of `table` starting with `prefix`, with its value, in key order.
+    fn scan(&self, table: &str, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
+}
+
+/// Typed access to records stored as JSON.
+pub(crate) trait StoreExt: Store {
+    fn put_record<T: Serialize>(
+        &self,
+        table: &str,
+        key: &str,
+        record: &T,
+    ) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec(record).map_err(|e| StoreError::Corrupt {
+            table: table.to_owned(),
+            key: key.to_owned(),
+            reason: e.to_string(),
+        })?;
+        self.put(table, key, &bytes)
+    }
+
+    fn scan_records<T: DeserializeOwned>(
+        &self,
+        table: &str,
+        prefix: &str,
+    ) -> Result<Vec<T>, StoreError> {
+        self.scan(table, prefix)?
+            .iter()
+            .map(|(key, bytes)| decode(table, key, bytes))
+            .collect()
+    }
+}
+
+impl<S: Store + ?Sized> StoreExt for S {}
+
+fn decode<T: DeserializeOwned>(table: &str, key: &str, bytes: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+        table: table.to_owned(),
+        key: key.to_owned(),
+        reason: e.to_string(),
+    })
+}
+
+/// A store in memory: nothing survives the process.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    tables: Mutex<BTreeMap<String, BTreeMap<String, Vec<u8>>>>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut BTreeMap<String, BTreeMap<String, Vec<u8>>>) -> R) -> R {
+        // A panic while holding the lock cannot leave a map half-updated: every update
+        // below is a single insert or remove.
+        let mut tables = self.tables.lock().unwrap_or_else(PoisonError::into_inner);
+        f(&mut tables)
+    }
+}
+
+impl Store for MemoryStore {
+    fn get(&self, table: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.with(|t| t.get(table).and_then(|t| t.get(key)).cloned()))
+    }
+
+    fn put(&self, table: &str, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.with(|t| {
+            t.entry(table.to_owned())
+                .or_default()
+                .insert(key.to_owned(), value.to_vec())
+        });
+        Ok(())
+    }
+
+    fn delete(&self, table: &str, key: &str) -> Result<bool, StoreError> {
+        Ok(self.with(|t| t.get_mut(table).and_then(|t| t.remove(key)).is_some()))
+    }
+
+    fn scan(&self, table: &str, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        Ok(self.with(|t| {
+            t.get(table)
+                .map(|t| {
+                    t.range(prefix.to_owned()..)
+                        .take_while(|(k, _)| k.starts_with(prefix))
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect()
+                })
+                .unwrap_or_default()
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scan_returns_only_the_prefix_in_key_order() {
+        let s = MemoryStore::new();
+        for k in ["b/2", "a/1", "b/1", "c", "b"] {
+            s.put("t", k, k.as_bytes()).unwrap();
+        }
+        let keys: Vec<_> = s
+            .scan("t", "b/")
+            .unwrap()
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        assert_eq!(keys, ["b/1", "b/2"]);
+        assert!(s.scan("other", "").unwrap().is_empty());
+    }
+
+    #[test]
+    fn delete_reports_whether_the_key_existed() {
+        let s = MemoryStore::new();
+        s.put("t", "k", b"v").unwrap();
+        assert!(s.delete("t", "k").unwrap());
+        assert!(!s.delete("t", "k").unwrap());
+        assert_eq!(s.get("t", "k").unwrap(), None);
+    }
+}

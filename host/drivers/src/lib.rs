@@ -1,0 +1,57 @@
+//! wnet's built-in drivers: `null` (network), `default` and `null` (IPAM), compiled to
+//! WebAssembly components from `drivers/` when this crate builds, and embedded with
+//! their manifests.
+
+use wnet_runtime::{LoadError, LoadedDriver, Manifest, Runtime};
+
+/// A built-in driver: its component and its manifest.
+#[derive(Debug, Clone, Copy)]
+pub struct Builtin {
+    /// The cargo package it was built from.
+    pub package: &'static str,
+    /// The component.
+    pub wasm: &'static [u8],
+    /// Its manifest (TOML).
+    pub manifest: &'static str,
+}
+
+impl Builtin {
+    /// The parsed manifest.
+    pub fn manifest(&self) -> Result<Manifest, LoadError> {
+        Ok(Manifest::parse(self.manifest)?)
+    }
+}
+
+include!(concat!(env!("OUT_DIR"), "/builtins.rs"));
+
+/// Loads every built-in driver into `runtime`.
+pub async fn load_all(runtime: &Runtime) -> Result<Vec<LoadedDriver>, LoadError> {
+    let mut loaded = Vec::with_capacity(BUILTINS.len());
+    for b in BUILTINS {
+        loaded.push(runtime.load(b.wasm, b.manifest()?).await?);
+    }
+    Ok(loaded)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_builtin_is_a_component_with_a_valid_manifest() {
+        let mut names: Vec<String> = BUILTINS
+            .iter()
+            .map(|b| {
+                assert!(
+                    b.wasm.starts_with(b"\0asm"),
+                    "{} is not WebAssembly",
+                    b.package
+                );
+                let m = b.manifest().unwrap();
+                format!("{}:{}", m.kind, m.name)
+            })
+            .collect();
+        names.sort();
+        assert_eq!(names, ["ipam:default", "ipam:null", "network:null"]);
+    }
+}

@@ -1,0 +1,373 @@
+//! The runtime: one wasmtime `Engine` with epoch interruption, one linker with every
+//! host capability, a compile cache on disk, and the loading of drivers.
+
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Config, Engine};
+use wnet_core::{MemoryStore, Store};
+
+use crate::bindings;
+use crate::check::{self, CONTRACT_VERSION, ComponentReport};
+use crate::error::LoadError;
+use crate::host::HostState;
+use crate::instance::{Instance, Limits};
+use crate::ipam::WasmIpamDriver;
+use crate::manifest::{DriverKind, Manifest};
+use crate::network::WasmNetworkDriver;
+
+/// How often the engine's epoch advances: the resolution of call deadlines.
+pub(crate) const TICK: Duration = Duration::from_millis(5);
+
+/// How a runtime is set up.
+#[derive(Clone)]
+pub struct RuntimeConfig {
+    /// Where compiled drivers are cached; none to compile on every load.
+    pub cache_dir: Option<PathBuf>,
+    /// Where drivers' `kv` keys live (the controller's store).
+    pub store: Arc<dyn Store>,
+    /// Limits of drivers whose manifest sets none.
+    pub default_limits: Limits,
+    /// The most a manifest may ask for.
+    pub ceilings: Limits,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            cache_dir: None,
+            store: Arc::new(MemoryStore::new()),
+            default_limits: Limits {
+                memory_bytes: 64 << 20,
+                call_timeout: Duration::from_secs(1),
+            },
+            ceilings: Limits {
+                memory_bytes: 1 << 30,
+                call_timeout: Duration::from_secs(60),
+            },
+        }
+    }
+}
+
+/// Where a compiled component came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompileSource {
+    /// Compiled now with Cranelift.
+    Compiled,
+    /// Compiled now and written to the cache.
+    CompiledAndCached,
+    /// Deserialized from the cache.
+    Cache,
+}
+
+/// A loaded driver of either kind.
+#[derive(Clone)]
+pub enum LoadedDriver {
+    /// A network driver.
+    Network(Arc<WasmNetworkDriver>),
+    /// An IPAM driver.
+    Ipam(Arc<WasmIpamDriver>),
+}
+
+impl LoadedDriver {
+    /// The driver's manifest.
+    pub fn manifest(&self) -> &Manifest {
+        match self {
+            LoadedDriver::Network(d) => d.manifest(),
+            LoadedDriver::Ipam(d) => d.manifest(),
+        }
+    }
+
+    /// Registers the driver with a controller under its manifest's name.
+    pub fn register(&self, controller: &wnet_core::Controller) -> Result<(), wnet_core::Error> {
+        match self {
+            LoadedDriver::Network(d) => controller.register_driver(&d.manifest().name, d.clone()),
+            LoadedDriver::Ipam(d) => controller.register_ipam_driver(&d.manifest().name, d.clone()),
+        }
+    }
+}
+
+/// The WASM runtime. Cheap to clone.
+#[derive(Clone)]
+pub struct Runtime {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    engine: Engine,
+    linker: Linker<HostState>,
+    config: RuntimeConfig,
+    /// Identifies the engine's compilation settings in cache file names.
+    engine_key: String,
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+impl Runtime {
+    /// A runtime with its engine, linker and epoch ticker.
+    pub fn new(config: RuntimeConfig) -> Result<Self, LoadError> {
+        let mut wasm_config = Config::new();
+        wasm_config.epoch_interruption(true);
+        let engine = Engine::new(&wasm_config).map_err(|e| LoadError::Start {
+            driver: "(engine)".to_owned(),
+            reason: e.to_string(),
+        })?;
+        let mut linker = Linker::<HostState>::new(&engine);
+        let link = |r: wasmtime::Result<()>| {
+            r.map_err(|e| LoadError::Start {
+                driver: "(linker)".to_owned(),
+                reason: e.to_string(),
+            })
+        };
+        link(wasmtime_wasi::p2::add_to_linker_async(&mut linker))?;
+        link(bindings::network::wnet::driver::types::add_to_linker::<
+            _,
+            HasSelf<HostState>,
+        >(&mut linker, |s| s))?;
+        link(bindings::network::wnet::driver::log::add_to_linker::<
+            _,
+            HasSelf<HostState>,
+        >(&mut linker, |s| s))?;
+        link(bindings::network::wnet::driver::kv::add_to_linker::<
+            _,
+            HasSelf<HostState>,
+        >(&mut linker, |s| s))?;
+        let mut hasher = DefaultHasher::new();
+        engine.precompile_compatibility_hash().hash(&mut hasher);
+        let engine_key = format!("{:016x}", hasher.finish());
+        let stop = Arc::new(AtomicBool::new(false));
+        {
+            // Deadlines are counted in epochs; this thread is the clock. It holds only a
+            // weak reference so the engine goes when the runtime does.
+            let weak = engine.weak();
+            let stop = stop.clone();
+            std::thread::Builder::new()
+                .name("wnet-epoch".to_owned())
+                .spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(TICK);
+                        match weak.upgrade() {
+                            Some(engine) => engine.increment_epoch(),
+                            None => break,
+                        }
+                    }
+                })
+                .map_err(|e| LoadError::Start {
+                    driver: "(epoch thread)".to_owned(),
+                    reason: e.to_string(),
+                })?;
+        }
+        Ok(Runtime {
+            inner: Arc::new(Inner {
+                engine,
+                linker,
+                config,
+                engine_key,
+                stop,
+            }),
+        })
+    }
+
+    /// The runtime's configuration.
+    pub fn config(&self) -> &RuntimeConfig {
+        &self.inner.config
+    }
+
+    /// Compiles a component, or loads its compiled form from the cache.
+    pub fn compile(
+        &self,
+        driver: &str,
+        wasm: &[u8],
+    ) -> Result<(Component, CompileSource), LoadError> {
+        if wasm.starts_with(b"\0asm\x01\0\0\0") {
+            return Err(LoadError::NotAComponent {
+                driver: driver.to_owned(),
+            });
+        }
+        let Some(dir) = &self.inner.config.cache_dir else {
+            return self
+                .compile_now(driver, wasm)
+                .map(|c| (c, CompileSource::Compiled));
+        };
+        let path = dir.join(format!(
+            "{}-{}.cwasm",
+            hex(&Sha256::digest(wasm)),
+            self.inner.engine_key
+        ));
+        if path.exists() {
+            // SAFETY: the file was written by `precompile_component` of an engine with
+            // the same compatibility hash (its name says so), into the cache directory
+            // the operator gave the host, which only the host writes.
+            #[expect(unsafe_code, reason = "wasmtime trusts precompiled artifacts")]
+            let cached = unsafe { Component::deserialize_file(&self.inner.engine, &path) };
+            match cached {
+                Ok(c) => return Ok((c, CompileSource::Cache)),
+                Err(e) => {
+                    tracing::warn!(driver, path = %path.display(), error = %e, "unusable compile cache entry; recompiling");
+                }
+            }
+        }
+        let compiled = self
+            .inner
+            .engine
+            .precompile_component(wasm)
+            .map_err(|e| compile_error(driver, &e))?;
+        write_atomically(dir, &path, &compiled)?;
+        // SAFETY: the bytes were just produced by this engine's `precompile_component`.
+        #[expect(unsafe_code, reason = "wasmtime trusts precompiled artifacts")]
+        let component = unsafe { Component::deserialize(&self.inner.engine, &compiled) }
+            .map_err(|e| compile_error(driver, &e))?;
+        Ok((component, CompileSource::CompiledAndCached))
+    }
+
+    fn compile_now(&self, driver: &str, wasm: &[u8]) -> Result<Component, LoadError> {
+        Component::new(&self.inner.engine, wasm).map_err(|e| compile_error(driver, &e))
+    }
+
+    /// What a component exports and imports, without a manifest (`wnet driver check`).
+    pub fn inspect(&self, name: &str, wasm: &[u8]) -> Result<ComponentReport, LoadError> {
+        let (component, _) = self.compile(name, wasm)?;
+        Ok(ComponentReport::of(&self.inner.engine, &component))
+    }
+
+    /// Loads a driver: compiles (or takes from the cache), checks it against its
+    /// manifest, links it, starts its first instance and asks its capabilities.
+    pub async fn load(&self, wasm: &[u8], manifest: Manifest) -> Result<LoadedDriver, LoadError> {
+        let (component, source) = self.compile(&manifest.name, wasm)?;
+        let report = ComponentReport::of(&self.inner.engine, &component);
+        check::check(&report, &manifest)?;
+        let limits = self.limits(&manifest)?;
+        let contract = |e: wasmtime::Error| LoadError::Contract {
+            driver: manifest.name.clone(),
+            version: CONTRACT_VERSION,
+            reason: format!("{e:#}"),
+        };
+        let pre = self
+            .inner
+            .linker
+            .instantiate_pre(&component)
+            .map_err(contract)?;
+        tracing::debug!(driver = %manifest.name, ?source, "driver compiled");
+        let driver = match manifest.kind {
+            DriverKind::Network => {
+                let pre = bindings::network::NetworkPre::new(pre).map_err(contract)?;
+                let inst = Instance::new(
+                    self.inner.engine.clone(),
+                    pre,
+                    limits,
+                    &manifest,
+                    self.inner.config.store.clone(),
+                );
+                LoadedDriver::Network(Arc::new(WasmNetworkDriver::start(inst, manifest).await?))
+            }
+            DriverKind::Ipam => {
+                let pre = bindings::ipam::IpamPre::new(pre).map_err(contract)?;
+                let inst = Instance::new(
+                    self.inner.engine.clone(),
+                    pre,
+                    limits,
+                    &manifest,
+                    self.inner.config.store.clone(),
+                );
+                LoadedDriver::Ipam(Arc::new(WasmIpamDriver::start(inst, manifest).await?))
+            }
+        };
+        tracing::info!(driver = %driver.manifest().name, kind = %driver.manifest().kind, "driver loaded");
+        Ok(driver)
+    }
+
+    /// Loads a driver from `NAME.wasm` and the `NAME.toml` beside it (or `manifest`).
+    pub async fn load_file(
+        &self,
+        wasm: &Path,
+        manifest: Option<&Path>,
+    ) -> Result<LoadedDriver, LoadError> {
+        let manifest_path = match manifest {
+            Some(p) => p.to_owned(),
+            None => wasm.with_extension("toml"),
+        };
+        let read = |p: &Path| {
+            std::fs::read(p).map_err(|e| LoadError::Start {
+                driver: p.display().to_string(),
+                reason: format!("cannot read {}: {e}", p.display()),
+            })
+        };
+        let text = String::from_utf8_lossy(&read(&manifest_path)?).into_owned();
+        let manifest = Manifest::parse(&text)?;
+        let bytes = read(wasm)?;
+        self.load(&bytes, manifest).await
+    }
+
+    fn limits(&self, manifest: &Manifest) -> Result<Limits, LoadError> {
+        let defaults = &self.inner.config.default_limits;
+        let ceilings = &self.inner.config.ceilings;
+        let memory_bytes = match manifest.limits.memory_mib {
+            None => defaults.memory_bytes,
+            Some(mib) => {
+                let ceiling = (ceilings.memory_bytes >> 20) as u64;
+                if mib > ceiling {
+                    return Err(LoadError::Limit {
+                        driver: manifest.name.clone(),
+                        limit: "limits.memory-mib",
+                        value: mib,
+                        ceiling,
+                    });
+                }
+                (mib as usize) << 20
+            }
+        };
+        let call_timeout = match manifest.limits.call_timeout_ms {
+            None => defaults.call_timeout,
+            Some(ms) => {
+                let ceiling = ceilings.call_timeout.as_millis() as u64;
+                if ms > ceiling {
+                    return Err(LoadError::Limit {
+                        driver: manifest.name.clone(),
+                        limit: "limits.call-timeout-ms",
+                        value: ms,
+                        ceiling,
+                    });
+                }
+                Duration::from_millis(ms)
+            }
+        };
+        Ok(Limits {
+            memory_bytes,
+            call_timeout,
+        })
+    }
+}
+
+fn compile_error(driver: &str, e: &wasmtime::Error) -> LoadError {
+    LoadError::Compile {
+        driver: driver.to_owned(),
+        reason: format!("{e:#}"),
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Writes `bytes` to `path` through a temporary file and a rename, so a reader never
+/// sees half a file.
+fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> Result<(), LoadError> {
+    let err = |p: &Path, e: std::io::Error| LoadError::Cache {
+        path: p.display().to_string(),
+        reason: e.to_string(),
+    };
+    std::fs::create_dir_all(dir).map_err(|e| err(dir, e))?;
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, bytes).map_err(|e| err(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| err(path, e))
+}

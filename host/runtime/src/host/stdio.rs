@@ -1,0 +1,112 @@
+//! A driver's stdout and stderr, line by line into the host's log. Unlike an in-memory
+//! pipe it never fills up (a full pipe makes a Rust guest's `eprintln!` panic).
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use bytes::Bytes;
+use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
+
+/// The longest line kept whole; longer ones are logged in pieces.
+const MAX_LINE: usize = 4096;
+
+/// The last line a driver wrote to stderr, shared with the code that reports traps.
+#[derive(Clone, Default)]
+pub(crate) struct Tail(Arc<Mutex<String>>);
+
+impl Tail {
+    pub(crate) fn take(&self) -> String {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    fn set(&self, line: &str) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = line.to_owned();
+    }
+}
+
+/// Which stream.
+#[derive(Clone, Copy)]
+pub(crate) enum Which {
+    Stdout,
+    Stderr,
+}
+
+/// A log-backed output stream.
+#[derive(Clone)]
+pub(crate) struct LogStream {
+    driver: Arc<str>,
+    which: Which,
+    tail: Option<Tail>,
+    /// Shared by every stream handle the guest opens, so a line written in fragments
+    /// through several handles is still one line.
+    buf: Arc<Mutex<Vec<u8>>>,
+}
+
+impl LogStream {
+    pub(crate) fn new(driver: Arc<str>, which: Which, tail: Option<Tail>) -> Self {
+        LogStream {
+            driver,
+            which,
+            tail,
+            buf: Arc::default(),
+        }
+    }
+
+    fn emit(&self, line: &[u8]) {
+        let line = String::from_utf8_lossy(line);
+        let line = line.trim_end_matches('\r');
+        let driver = &*self.driver;
+        match self.which {
+            Which::Stdout => tracing::info!(driver, stream = "stdout", "{line}"),
+            Which::Stderr => tracing::warn!(driver, stream = "stderr", "{line}"),
+        }
+        if let Some(tail) = &self.tail {
+            tail.set(line);
+        }
+    }
+}
+
+impl IsTerminal for LogStream {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl StdoutStream for LogStream {
+    fn p2_stream(&self) -> Box<dyn OutputStream> {
+        Box::new(self.clone())
+    }
+
+    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
+        Box::new(tokio::io::sink())
+    }
+}
+
+#[wasmtime_wasi::async_trait]
+impl Pollable for LogStream {
+    async fn ready(&mut self) {}
+}
+
+impl OutputStream for LogStream {
+    fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
+        let mut buf = self.buf.lock().unwrap_or_else(PoisonError::into_inner);
+        buf.extend_from_slice(&bytes);
+        while let Some(nl) = buf.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = buf.drain(..=nl).collect();
+            self.emit(&line[..line.len() - 1]);
+        }
+        while buf.len() > MAX_LINE {
+            let piece: Vec<u8> = buf.drain(..MAX_LINE).collect();
+            self.emit(&piece);
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> StreamResult<()> {
+        Ok(())
+    }
+
+    fn check_write(&mut self) -> StreamResult<usize> {
+        Ok(64 * 1024)
+    }
+}

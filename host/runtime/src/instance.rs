@@ -1,0 +1,191 @@
+//! One long-lived instance per driver, in its own `Store` (a trap poisons the whole
+//! store), re-created after any failure.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::sync::{Mutex, MutexGuard};
+use wasmtime::{Engine, Store, Trap};
+use wnet_core::{DriverError, Fault};
+
+use crate::bindings;
+use crate::engine::TICK;
+use crate::host::{DriverContext, HostState, stdio};
+use crate::manifest::Manifest;
+
+/// Resource limits of a driver instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Linear memory, in bytes.
+    pub memory_bytes: usize,
+    /// The deadline of one call.
+    pub call_timeout: Duration,
+}
+
+/// A world's pre-instantiated component, from which instances are made.
+pub(crate) trait World: Sized + Send + 'static {
+    type Pre: Send + Sync + 'static;
+    fn instantiate(
+        pre: &Self::Pre,
+        store: &mut Store<HostState>,
+    ) -> impl Future<Output = wasmtime::Result<Self>> + Send;
+}
+
+impl World for bindings::network::Network {
+    type Pre = bindings::network::NetworkPre<HostState>;
+    async fn instantiate(pre: &Self::Pre, store: &mut Store<HostState>) -> wasmtime::Result<Self> {
+        pre.instantiate_async(store).await
+    }
+}
+
+impl World for bindings::ipam::Ipam {
+    type Pre = bindings::ipam::IpamPre<HostState>;
+    async fn instantiate(pre: &Self::Pre, store: &mut Store<HostState>) -> wasmtime::Result<Self> {
+        pre.instantiate_async(store).await
+    }
+}
+
+/// A live instance: its store and its exports.
+pub(crate) struct Live<W> {
+    pub(crate) store: Store<HostState>,
+    pub(crate) bindings: W,
+}
+
+/// Counters of a driver's life.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Calls made.
+    pub calls: AtomicU64,
+    /// Calls that ended in a fault (trap, deadline, memory).
+    pub faults: AtomicU64,
+    /// Instances created.
+    pub instances: AtomicU64,
+}
+
+pub(crate) struct Instance<W: World> {
+    engine: Engine,
+    pre: W::Pre,
+    limits: Limits,
+    ctx: Arc<DriverContext>,
+    slot: Mutex<Option<Live<W>>>,
+    pub(crate) stats: Stats,
+}
+
+impl<W: World> Instance<W> {
+    pub(crate) fn new(
+        engine: Engine,
+        pre: W::Pre,
+        limits: Limits,
+        manifest: &Manifest,
+        store: Arc<dyn wnet_core::Store>,
+    ) -> Self {
+        Instance {
+            engine,
+            pre,
+            limits,
+            ctx: Arc::new(DriverContext {
+                name: manifest.name.as_str().into(),
+                store,
+                kv_table: wnet_core::store::driver_table(&manifest.name),
+                stderr_tail: stdio::Tail::default(),
+            }),
+            slot: Mutex::new(None),
+            stats: Stats::default(),
+        }
+    }
+
+    pub(crate) fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// Takes the live instance out of its slot for one call, creating it if there is
+    /// none, with a fresh deadline. If the call's future is dropped midway the instance
+    /// goes with it, as it must: a store left mid-call cannot be entered again.
+    pub(crate) async fn take(
+        &self,
+    ) -> Result<(MutexGuard<'_, Option<Live<W>>>, Live<W>), DriverError> {
+        let mut slot = self.slot.lock().await;
+        let mut live = match slot.take() {
+            Some(live) => live,
+            None => self.instantiate().await?,
+        };
+        self.stats.calls.fetch_add(1, Ordering::Relaxed);
+        live.store.data_mut().limiter.hit = false;
+        // Whole ticks, rounded up, plus one for the tick already under way.
+        let ticks = self
+            .limits
+            .call_timeout
+            .as_micros()
+            .div_ceil(TICK.as_micros()) as u64
+            + 1;
+        live.store.set_epoch_deadline(ticks);
+        Ok((slot, live))
+    }
+
+    async fn instantiate(&self) -> Result<Live<W>, DriverError> {
+        let mut store = Store::new(
+            &self.engine,
+            HostState::new(self.ctx.clone(), self.limits.memory_bytes),
+        );
+        store.limiter(|s| &mut s.limiter);
+        let ticks = self
+            .limits
+            .call_timeout
+            .as_micros()
+            .div_ceil(TICK.as_micros()) as u64
+            + 1;
+        store.set_epoch_deadline(ticks);
+        let bindings = W::instantiate(&self.pre, &mut store).await.map_err(|e| {
+            DriverError::Fault(Fault::Instantiate {
+                message: format!("{e:#}"),
+            })
+        })?;
+        self.stats.instances.fetch_add(1, Ordering::Relaxed);
+        Ok(Live { store, bindings })
+    }
+
+    /// Puts the instance back after a successful call, or discards it after a failed
+    /// one and says how it failed.
+    pub(crate) fn settle<T>(
+        &self,
+        mut slot: MutexGuard<'_, Option<Live<W>>>,
+        live: Live<W>,
+        call: &'static str,
+        result: wasmtime::Result<T>,
+    ) -> Result<T, DriverError> {
+        match result {
+            Ok(v) => {
+                *slot = Some(live);
+                Ok(v)
+            }
+            Err(e) => {
+                self.stats.faults.fetch_add(1, Ordering::Relaxed);
+                let fault = if live.store.data().limiter.hit {
+                    Fault::OutOfMemory {
+                        limit_bytes: self.limits.memory_bytes as u64,
+                    }
+                } else if matches!(e.downcast_ref::<Trap>(), Some(Trap::Interrupt)) {
+                    Fault::Deadline {
+                        limit: self.limits.call_timeout,
+                    }
+                } else {
+                    let trap = e
+                        .downcast_ref::<Trap>()
+                        .map_or_else(|| e.to_string(), ToString::to_string);
+                    let stderr = self.ctx.stderr_tail.take();
+                    Fault::Trap {
+                        message: if stderr.is_empty() {
+                            trap
+                        } else {
+                            format!("{trap}; its last words: {stderr}")
+                        },
+                    }
+                };
+                tracing::warn!(driver = %self.ctx.name, call, error = %fault, "driver call failed; instance discarded");
+                drop(live);
+                Err(DriverError::Fault(fault))
+            }
+        }
+    }
+}

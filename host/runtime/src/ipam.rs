@@ -1,0 +1,139 @@
+//! An IPAM driver component behind `wnet_core::IpamDriver`.
+
+use std::net::IpAddr;
+
+use async_trait::async_trait;
+use wnet_core::{DriverError, IpamDriver};
+use wnet_types::{
+    AddressRequest, AddressSpaces, AllocatedAddress, AllocatedPool, IpamCapability, PoolRequest,
+};
+
+use crate::bindings::convert::{from_wit, to_wit};
+use crate::bindings::ipam::Ipam;
+use crate::error::LoadError;
+use crate::instance::{Instance, Limits, Stats};
+use crate::manifest::Manifest;
+
+/// A loaded IPAM driver.
+pub struct WasmIpamDriver {
+    inst: Instance<Ipam>,
+    manifest: Manifest,
+    capability: IpamCapability,
+}
+
+macro_rules! call {
+    ($self:ident, $name:literal, $method:ident($($arg:expr),*)) => {{
+        let (slot, mut live) = $self.inst.take().await?;
+        let result = live
+            .bindings
+            .wnet_driver_ipam_driver()
+            .$method(&mut live.store, $($arg),*)
+            .await;
+        $self
+            .inst
+            .settle(slot, live, $name, result)?
+            .map_err(|e| DriverError::Refused(from_wit::error(e)))
+    }};
+}
+
+fn lift<T>(r: wnet_types::Result<T>) -> Result<T, DriverError> {
+    r.map_err(|e| {
+        DriverError::Refused(wnet_types::Error::internal(format!(
+            "the driver's answer is invalid: {}",
+            e.message
+        )))
+    })
+}
+
+impl WasmIpamDriver {
+    pub(crate) async fn start(inst: Instance<Ipam>, manifest: Manifest) -> Result<Self, LoadError> {
+        let mut driver = WasmIpamDriver {
+            inst,
+            manifest,
+            capability: IpamCapability::default(),
+        };
+        let (slot, mut live) = driver.inst.take().await.map_err(|e| LoadError::Start {
+            driver: driver.manifest.name.clone(),
+            reason: e.to_string(),
+        })?;
+        let result = live
+            .bindings
+            .wnet_driver_ipam_driver()
+            .call_capabilities(&mut live.store)
+            .await;
+        let capability = driver
+            .inst
+            .settle(slot, live, "capabilities", result)
+            .map_err(|e| LoadError::Start {
+                driver: driver.manifest.name.clone(),
+                reason: e.to_string(),
+            })?;
+        driver.capability = from_wit::ipam_capability(capability);
+        Ok(driver)
+    }
+
+    /// The driver's manifest.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// The driver's effective limits.
+    pub fn limits(&self) -> Limits {
+        self.inst.limits()
+    }
+
+    /// Counters of calls, faults and instances.
+    pub fn stats(&self) -> &Stats {
+        &self.inst.stats
+    }
+}
+
+#[async_trait]
+impl IpamDriver for WasmIpamDriver {
+    fn capability(&self) -> IpamCapability {
+        self.capability
+    }
+
+    async fn default_address_spaces(&self) -> Result<AddressSpaces, DriverError> {
+        call!(
+            self,
+            "get-default-address-spaces",
+            call_get_default_address_spaces()
+        )
+        .map(from_wit::address_spaces)
+    }
+
+    async fn request_pool(&self, request: &PoolRequest) -> Result<AllocatedPool, DriverError> {
+        let req = to_wit::pool_request(request);
+        lift(from_wit::allocated_pool(call!(
+            self,
+            "request-pool",
+            call_request_pool(&req)
+        )?))
+    }
+
+    async fn release_pool(&self, pool_id: &str) -> Result<(), DriverError> {
+        call!(self, "release-pool", call_release_pool(pool_id))
+    }
+
+    async fn request_address(
+        &self,
+        request: &AddressRequest,
+    ) -> Result<AllocatedAddress, DriverError> {
+        let req = to_wit::address_request(request);
+        lift(from_wit::allocated_address(call!(
+            self,
+            "request-address",
+            call_request_address(&req)
+        )?))
+    }
+
+    async fn release_address(&self, pool_id: &str, address: IpAddr) -> Result<(), DriverError> {
+        let address = to_wit::ip(address);
+        call!(
+            self,
+            "release-address",
+            call_release_address(pool_id, address)
+        )
+    }
+}

@@ -1,0 +1,217 @@
+//! Driver manifests: `NAME.toml` beside `NAME.wasm` (built-ins carry theirs). What the
+//! driver is and what it may use; unknown keys are errors, so a typo cannot silently
+//! grant or drop anything.
+
+use std::fmt;
+
+use serde::Deserialize;
+use wnet_types::Scope;
+
+/// A driver's manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Manifest {
+    /// The driver's name, as `--driver` and `--ipam-driver` take it.
+    pub name: String,
+    /// Network or IPAM driver.
+    pub kind: DriverKind,
+    /// The driver's data scope; a network driver must report the same.
+    #[serde(default)]
+    pub scope: Scope,
+    /// One line for `wnet driver ls`.
+    #[serde(default)]
+    pub description: String,
+    /// The host capabilities the driver may import.
+    #[serde(default)]
+    pub capabilities: Vec<Capability>,
+    /// Limits, within the host's ceilings.
+    #[serde(default)]
+    pub limits: ManifestLimits,
+}
+
+/// The two kinds of driver, each a WIT world.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DriverKind {
+    /// Exports `wnet:driver/network-driver`.
+    Network,
+    /// Exports `wnet:driver/ipam-driver`.
+    Ipam,
+}
+
+impl DriverKind {
+    /// The interface a driver of this kind exports, without its version.
+    pub fn export_interface(self) -> &'static str {
+        match self {
+            DriverKind::Network => "wnet:driver/network-driver",
+            DriverKind::Ipam => "wnet:driver/ipam-driver",
+        }
+    }
+
+    /// The WIT world of this kind.
+    pub fn world(self) -> &'static str {
+        match self {
+            DriverKind::Network => "wnet:driver/network",
+            DriverKind::Ipam => "wnet:driver/ipam",
+        }
+    }
+}
+
+impl fmt::Display for DriverKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            DriverKind::Network => "network",
+            DriverKind::Ipam => "ipam",
+        })
+    }
+}
+
+/// A host capability a driver may be granted: one WIT interface each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Capability {
+    /// `wnet:driver/log`: structured logging.
+    Log,
+    /// `wnet:driver/kv`: the driver's persistent keys.
+    Kv,
+}
+
+impl Capability {
+    /// The capability's interface, without its version.
+    pub fn interface(self) -> &'static str {
+        match self {
+            Capability::Log => "wnet:driver/log",
+            Capability::Kv => "wnet:driver/kv",
+        }
+    }
+
+    /// Every capability, in manifest spelling.
+    pub const ALL: [Capability; 2] = [Capability::Log, Capability::Kv];
+}
+
+impl fmt::Display for Capability {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Capability::Log => "log",
+            Capability::Kv => "kv",
+        })
+    }
+}
+
+/// Per-driver limits from the manifest.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ManifestLimits {
+    /// Linear memory, in MiB.
+    pub memory_mib: Option<u64>,
+    /// Deadline of one call, in milliseconds.
+    pub call_timeout_ms: Option<u64>,
+}
+
+/// A manifest that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    /// Not TOML of the manifest's shape.
+    #[error("invalid driver manifest: {0}")]
+    Parse(String),
+    /// A field with a value that is not allowed.
+    #[error("invalid driver manifest for `{name}`: {reason}")]
+    Invalid {
+        /// The driver's name.
+        name: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+impl Manifest {
+    /// Parses and checks a manifest.
+    pub fn parse(text: &str) -> Result<Self, ManifestError> {
+        let manifest: Manifest =
+            toml::from_str(text).map_err(|e| ManifestError::Parse(e.to_string()))?;
+        manifest.validate()?;
+        Ok(manifest)
+    }
+
+    fn validate(&self) -> Result<(), ManifestError> {
+        let invalid = |reason: String| ManifestError::Invalid {
+            name: self.name.clone(),
+            reason,
+        };
+        let mut chars = self.name.chars();
+        let ok = self.name.len() <= 64
+            && chars
+                .next()
+                .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+            && chars.all(|c| {
+                c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.')
+            });
+        if !ok {
+            return Err(invalid(format!(
+                "name `{}` must be 1 to 64 of a-z, 0-9, `-`, `_`, `.`, starting with a letter or digit",
+                self.name
+            )));
+        }
+        if self.limits.memory_mib == Some(0) {
+            return Err(invalid("limits.memory-mib must be at least 1".to_owned()));
+        }
+        if self.limits.call_timeout_ms == Some(0) {
+            return Err(invalid(
+                "limits.call-timeout-ms must be at least 1".to_owned(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether the manifest grants `capability`.
+    pub fn grants(&self, capability: Capability) -> bool {
+        self.capabilities.contains(&capability)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_full_manifest() {
+        let m = Manifest::parse(
+            r#"
+            name = "bridge"
+            kind = "network"
+            scope = "local"
+            description = "Linux bridge"
+            capabilities = ["log", "kv"]
+            [limits]
+            memory-mib = 32
+            call-timeout-ms = 500
+            "#,
+        )
+        .unwrap();
+        assert_eq!(m.kind, DriverKind::Network);
+        assert!(m.grants(Capability::Kv));
+        assert_eq!(m.limits.memory_mib, Some(32));
+    }
+
+    #[test]
+    fn unknown_keys_and_capabilities_are_errors() {
+        let typo =
+            Manifest::parse("name = \"x\"\nkind = \"ipam\"\ncapabilites = [\"kv\"]").unwrap_err();
+        assert!(typo.to_string().contains("capabilites"), "{typo}");
+        let unknown =
+            Manifest::parse("name = \"x\"\nkind = \"ipam\"\ncapabilities = [\"netlink\"]")
+                .unwrap_err();
+        assert!(unknown.to_string().contains("netlink"), "{unknown}");
+        let kind = Manifest::parse("name = \"x\"\nkind = \"router\"").unwrap_err();
+        assert!(kind.to_string().contains("router"), "{kind}");
+    }
+
+    #[test]
+    fn names_and_limits_are_checked() {
+        let name = Manifest::parse("name = \"My Driver\"\nkind = \"network\"").unwrap_err();
+        assert!(name.to_string().contains("`My Driver`"), "{name}");
+        let zero = Manifest::parse("name = \"x\"\nkind = \"network\"\n[limits]\nmemory-mib = 0")
+            .unwrap_err();
+        assert!(zero.to_string().contains("memory-mib"), "{zero}");
+    }
+}

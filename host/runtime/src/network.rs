@@ -1,0 +1,198 @@
+//! A network driver component behind `wnet_core::NetworkDriver`.
+
+use async_trait::async_trait;
+use wnet_core::{DriverError, NetworkDriver};
+use wnet_types::{
+    Capability, EndpointInterface, EndpointRequest, ExternalConnectivityRequest, JoinInfo,
+    JoinRequest, NetworkRequest, Options,
+};
+
+use crate::bindings::convert::{from_wit, to_wit};
+use crate::bindings::network::Network;
+use crate::error::LoadError;
+use crate::instance::{Instance, Limits, Stats};
+use crate::manifest::Manifest;
+
+/// A loaded network driver.
+pub struct WasmNetworkDriver {
+    inst: Instance<Network>,
+    manifest: Manifest,
+    capability: Capability,
+}
+
+/// One call: take the instance, call the export, settle, lift the answer.
+macro_rules! call {
+    ($self:ident, $name:literal, $method:ident($($arg:expr),*)) => {{
+        let (slot, mut live) = $self.inst.take().await?;
+        let result = live
+            .bindings
+            .wnet_driver_network_driver()
+            .$method(&mut live.store, $($arg),*)
+            .await;
+        $self
+            .inst
+            .settle(slot, live, $name, result)?
+            .map_err(|e| DriverError::Refused(from_wit::error(e)))
+    }};
+}
+
+/// The answer could not be lifted: the driver is not trusted to send valid prefixes.
+fn lift<T>(r: wnet_types::Result<T>) -> Result<T, DriverError> {
+    r.map_err(|e| {
+        DriverError::Refused(wnet_types::Error::internal(format!(
+            "the driver's answer is invalid: {}",
+            e.message
+        )))
+    })
+}
+
+impl WasmNetworkDriver {
+    pub(crate) async fn start(
+        inst: Instance<Network>,
+        manifest: Manifest,
+    ) -> Result<Self, LoadError> {
+        let mut driver = WasmNetworkDriver {
+            inst,
+            manifest,
+            capability: Capability::default(),
+        };
+        let reported = driver.capabilities().await.map_err(|e| LoadError::Start {
+            driver: driver.manifest.name.clone(),
+            reason: e.to_string(),
+        })?;
+        if reported.data_scope != driver.manifest.scope {
+            return Err(LoadError::Mismatch {
+                driver: driver.manifest.name.clone(),
+                reason: format!(
+                    "its manifest says scope = \"{}\" but the driver reports data scope {}",
+                    driver.manifest.scope, reported.data_scope
+                ),
+            });
+        }
+        driver.capability = reported;
+        Ok(driver)
+    }
+
+    async fn capabilities(&self) -> Result<Capability, DriverError> {
+        let (slot, mut live) = self.inst.take().await?;
+        let result = live
+            .bindings
+            .wnet_driver_network_driver()
+            .call_capabilities(&mut live.store)
+            .await;
+        Ok(from_wit::capability(self.inst.settle(
+            slot,
+            live,
+            "capabilities",
+            result,
+        )?))
+    }
+
+    /// The driver's manifest.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// The driver's effective limits.
+    pub fn limits(&self) -> Limits {
+        self.inst.limits()
+    }
+
+    /// Counters of calls, faults and instances.
+    pub fn stats(&self) -> &Stats {
+        &self.inst.stats
+    }
+}
+
+#[async_trait]
+impl NetworkDriver for WasmNetworkDriver {
+    fn capability(&self) -> Capability {
+        self.capability
+    }
+
+    async fn network_allocate(&self, request: &NetworkRequest) -> Result<Options, DriverError> {
+        let req = to_wit::network_request(request);
+        call!(self, "network-allocate", call_network_allocate(&req)).map(from_wit::options)
+    }
+
+    async fn network_free(&self, network_id: &str) -> Result<(), DriverError> {
+        call!(self, "network-free", call_network_free(network_id))
+    }
+
+    async fn create_network(&self, request: &NetworkRequest) -> Result<(), DriverError> {
+        let req = to_wit::network_request(request);
+        call!(self, "create-network", call_create_network(&req))
+    }
+
+    async fn delete_network(&self, network_id: &str) -> Result<(), DriverError> {
+        call!(self, "delete-network", call_delete_network(network_id))
+    }
+
+    async fn create_endpoint(
+        &self,
+        request: &EndpointRequest,
+    ) -> Result<EndpointInterface, DriverError> {
+        let req = to_wit::endpoint_request(request);
+        let answer = call!(self, "create-endpoint", call_create_endpoint(&req))?;
+        lift(from_wit::endpoint_interface(answer))
+    }
+
+    async fn delete_endpoint(
+        &self,
+        network_id: &str,
+        endpoint_id: &str,
+    ) -> Result<(), DriverError> {
+        call!(
+            self,
+            "delete-endpoint",
+            call_delete_endpoint(network_id, endpoint_id)
+        )
+    }
+
+    async fn endpoint_oper_info(
+        &self,
+        network_id: &str,
+        endpoint_id: &str,
+    ) -> Result<Options, DriverError> {
+        call!(
+            self,
+            "endpoint-oper-info",
+            call_endpoint_oper_info(network_id, endpoint_id)
+        )
+        .map(from_wit::options)
+    }
+
+    async fn join(&self, request: &JoinRequest) -> Result<JoinInfo, DriverError> {
+        let req = to_wit::join_request(request);
+        let answer = call!(self, "join", call_join(&req))?;
+        lift(from_wit::join_info(answer))
+    }
+
+    async fn leave(&self, network_id: &str, endpoint_id: &str) -> Result<(), DriverError> {
+        call!(self, "leave", call_leave(network_id, endpoint_id))
+    }
+
+    async fn program_external_connectivity(
+        &self,
+        request: &ExternalConnectivityRequest,
+    ) -> Result<(), DriverError> {
+        let req = to_wit::external_connectivity_request(request);
+        call!(
+            self,
+            "program-external-connectivity",
+            call_program_external_connectivity(&req)
+        )
+    }
+
+    async fn revoke_external_connectivity(
+        &self,
+        network_id: &str,
+        endpoint_id: &str,
+    ) -> Result<(), DriverError> {
+        call!(
+            self,
+            "revoke-external-connectivity",
+            call_revoke_external_connectivity(network_id, endpoint_id)
+        )
+    }
+}

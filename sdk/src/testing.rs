@@ -1,0 +1,124 @@
+//! A fake host for unit tests of a driver's logic on the host target, without building
+//! WASM: `cargo test` in the driver's crate.
+//!
+//! [`crate::kv`] and [`crate::log`] talk to a per-thread fake here (each `#[test]` runs on
+//! its own thread, so tests do not see each other's keys). [`Harness`] holds a driver
+//! and can "restart" it the way the host re-creates an instance: a fresh value of the
+//! driver type over the same `kv`.
+//!
+//! ```
+//! use wnet_sdk::testing::Harness;
+//!
+//! #[derive(Default)]
+//! struct Counter { cached: Option<u64> }
+//! impl Counter {
+//!     fn bump(&mut self) -> u64 {
+//!         let n = wnet_sdk::kv::get_json::<u64>("n").unwrap().unwrap_or(0) + 1;
+//!         wnet_sdk::kv::set_json("n", &n).unwrap();
+//!         self.cached = Some(n);
+//!         n
+//!     }
+//! }
+//!
+//! let mut h = Harness::<Counter>::new();
+//! assert_eq!(h.bump(), 1);
+//! h.restart(); // the in-memory value is gone, the kv is not
+//! assert_eq!(h.cached, None);
+//! assert_eq!(h.bump(), 2);
+//! ```
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::ops::{Deref, DerefMut};
+
+use crate::log::Level;
+
+/// One line a driver logged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogLine {
+    /// Its level.
+    pub level: Level,
+    /// Its message.
+    pub message: String,
+    /// Its fields.
+    pub fields: Vec<(String, String)>,
+}
+
+#[derive(Default)]
+pub(crate) struct FakeHost {
+    pub(crate) kv: BTreeMap<String, Vec<u8>>,
+    pub(crate) logs: Vec<LogLine>,
+}
+
+thread_local! {
+    static HOST: RefCell<FakeHost> = RefCell::default();
+}
+
+pub(crate) fn with_host<R>(f: impl FnOnce(&mut FakeHost) -> R) -> R {
+    HOST.with(|h| f(&mut h.borrow_mut()))
+}
+
+/// Empties this thread's fake `kv` and log.
+pub fn reset() {
+    with_host(|h| *h = FakeHost::default());
+}
+
+/// This thread's fake `kv`, as it is now.
+pub fn kv() -> BTreeMap<String, Vec<u8>> {
+    with_host(|h| h.kv.clone())
+}
+
+/// The lines logged on this thread so far.
+pub fn logs() -> Vec<LogLine> {
+    with_host(|h| h.logs.clone())
+}
+
+/// A driver under test, over a fresh fake host.
+pub struct Harness<D> {
+    driver: D,
+}
+
+impl<D: Default> Default for Harness<D> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<D: Default> Harness<D> {
+    /// A new driver over an empty fake host.
+    pub fn new() -> Self {
+        reset();
+        Harness {
+            driver: D::default(),
+        }
+    }
+
+    /// Replaces the driver with a fresh value, keeping the `kv`: what the host does when
+    /// it re-creates an instance or restarts.
+    pub fn restart(&mut self) {
+        self.driver = D::default();
+    }
+
+    /// The fake `kv`.
+    pub fn kv(&self) -> BTreeMap<String, Vec<u8>> {
+        kv()
+    }
+
+    /// The lines logged.
+    pub fn logs(&self) -> Vec<LogLine> {
+        logs()
+    }
+}
+
+impl<D> Deref for Harness<D> {
+    type Target = D;
+    fn deref(&self) -> &D {
+        &self.driver
+    }
+}
+
+impl<D> DerefMut for Harness<D> {
+    fn deref_mut(&mut self) -> &mut D {
+        &mut self.driver
+    }
+}
