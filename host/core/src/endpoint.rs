@@ -519,7 +519,9 @@ pub(crate) async fn create(
     if mac.is_none() && ipam.driver.capability().requires_mac_address {
         mac = Some(ids::random_mac());
     }
-    let mut ipam_options: Options = [(keys::ENDPOINT_NAME, name)].into_iter().collect();
+    // The network's IPAM options (serial allocation, say) apply to its addresses too.
+    let mut ipam_options = network.ipam_options.clone();
+    ipam_options.insert(keys::ENDPOINT_NAME, name);
     if let Some(mac) = mac {
         ipam_options.insert(keys::MAC_ADDRESS, mac.to_string());
     }

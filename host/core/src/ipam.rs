@@ -121,9 +121,8 @@ impl Ipam {
             }
             // The gateway: the operator's, else the pool's own, else the first free one.
             let meta_gateway = record.meta.get(keys::GATEWAY).map(str::to_owned);
-            let gateway_opts: Options = [(keys::REQUEST_ADDRESS_TYPE, keys::GATEWAY)]
-                .into_iter()
-                .collect();
+            let mut gateway_opts = network.ipam_options.clone();
+            gateway_opts.insert(keys::REQUEST_ADDRESS_TYPE, keys::GATEWAY);
             let gateway = match (conf.gateway, meta_gateway) {
                 (Some(gw), _) => Some(
                     self.reserve(network, &record, Some(gw), gateway_opts, rb)
@@ -143,7 +142,13 @@ impl Ipam {
             record.gateway = gateway;
             for (name, ip) in &conf.aux_addresses {
                 let addr = self
-                    .reserve(network, &record, Some(*ip), Options::new(), rb)
+                    .reserve(
+                        network,
+                        &record,
+                        Some(*ip),
+                        network.ipam_options.clone(),
+                        rb,
+                    )
                     .await?;
                 record.aux_addresses.push((name.clone(), addr));
             }

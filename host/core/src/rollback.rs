@@ -32,7 +32,7 @@ impl Rollback {
     }
 
     /// Runs every undo step in reverse order.
-    pub(crate) async fn run(self, cause: &dyn std::fmt::Display) {
+    pub(crate) async fn run(self, cause: &(impl std::fmt::Display + Sync)) {
         for (what, undo) in self.steps.into_iter().rev() {
             match undo.await {
                 Ok(()) => tracing::debug!(step = %what, %cause, "rolled back"),

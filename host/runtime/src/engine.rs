@@ -367,7 +367,13 @@ fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> Result<(), LoadErr
         reason: e.to_string(),
     };
     std::fs::create_dir_all(dir).map_err(|e| err(dir, e))?;
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    // Unique per writer: threads of one process may compile the same driver at once.
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let tmp = path.with_extension(format!(
+        "tmp{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
     std::fs::write(&tmp, bytes).map_err(|e| err(&tmp, e))?;
     std::fs::rename(&tmp, path).map_err(|e| err(path, e))
 }

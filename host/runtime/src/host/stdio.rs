@@ -10,17 +10,31 @@ use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 /// The longest line kept whole; longer ones are logged in pieces.
 const MAX_LINE: usize = 4096;
 
-/// The last line a driver wrote to stderr, shared with the code that reports traps.
+/// Lines of stderr kept for a trap report: a Rust panic takes three (where, what, and
+/// a note about backtraces).
+const TAIL_LINES: usize = 4;
+
+/// The last lines a driver wrote to stderr, shared with the code that reports traps.
 #[derive(Clone, Default)]
-pub(crate) struct Tail(Arc<Mutex<String>>);
+pub(crate) struct Tail(Arc<Mutex<std::collections::VecDeque<String>>>);
 
 impl Tail {
+    /// The kept lines as one, without Rust's backtrace hint; empties the tail.
     pub(crate) fn take(&self) -> String {
-        std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner))
+        let lines = std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner));
+        lines
+            .into_iter()
+            .filter(|l| !l.starts_with("note: run with `RUST_BACKTRACE"))
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 
-    fn set(&self, line: &str) {
-        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = line.to_owned();
+    fn push(&self, line: &str) {
+        let mut lines = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if lines.len() == TAIL_LINES {
+            lines.pop_front();
+        }
+        lines.push_back(line.chars().take(512).collect());
     }
 }
 
@@ -61,7 +75,7 @@ impl LogStream {
             Which::Stderr => tracing::warn!(driver, stream = "stderr", "{line}"),
         }
         if let Some(tail) = &self.tail {
-            tail.set(line);
+            tail.push(line);
         }
     }
 }

@@ -1,0 +1,129 @@
+//! A driver that loops, exhausts its memory or panics gets a clean error naming it and
+//! the call; the host and the other drivers keep working; the driver is re-created
+//! and finds its kv state.
+
+use std::sync::atomic::Ordering;
+
+use wnet_core::{DriverError, EndpointOptions, Error, Fault, NetworkOptions};
+use wnet_runtime::LoadedDriver;
+use wnet_tests::{FIXTURE_HOSTILE, Host};
+use wnet_types::Options;
+
+fn hostile(call: &str, how: &str) -> Options {
+    [(format!("hostile.{call}"), how.to_owned())]
+        .into_iter()
+        .collect()
+}
+
+fn fault(err: &Error) -> &Fault {
+    match err {
+        Error::Driver {
+            source: DriverError::Fault(f),
+            driver,
+            ..
+        } if driver == "hostile" => f,
+        other => panic!("expected a fault of the hostile driver, got: {other}"),
+    }
+}
+
+async fn others_still_work(host: &Host, name: &str) {
+    let net = host
+        .controller
+        .new_network("null", name, NetworkOptions::default())
+        .await
+        .unwrap();
+    net.create_endpoint("ep", EndpointOptions::default())
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn loops_exhaustion_and_panics_end_in_clean_errors() {
+    let host = Host::new().await;
+    let LoadedDriver::Network(driver) = host.load(FIXTURE_HOSTILE).await else {
+        panic!("a network driver");
+    };
+    // A network the driver knows (kept in its kv) before it starts misbehaving.
+    let net = host
+        .controller
+        .new_network("hostile", "kept", NetworkOptions::default())
+        .await
+        .unwrap();
+
+    type Expect = fn(&Fault) -> bool;
+    let cases: [(&str, Expect); 3] = [
+        ("loop", |f| matches!(f, Fault::Deadline { .. })),
+        ("alloc", |f| matches!(f, Fault::OutOfMemory { .. })),
+        (
+            "panic",
+            |f| matches!(f, Fault::Trap { message } if message.contains("panics in create-endpoint on purpose")),
+        ),
+    ];
+    for (i, (how, expected)) in cases.into_iter().enumerate() {
+        let before = driver.stats().instances.load(Ordering::Relaxed);
+        let opts = EndpointOptions {
+            options: hostile("create-endpoint", how),
+            ..Default::default()
+        };
+        let err = net
+            .create_endpoint(&format!("bad{i}"), opts)
+            .await
+            .unwrap_err();
+        let f = fault(&err);
+        assert!(expected(f), "{how}: {err}");
+        let msg = err.to_string();
+        assert!(
+            msg.contains("`hostile`") && msg.contains("create-endpoint"),
+            "{how}: {msg}"
+        );
+        assert!(net.endpoints().is_empty(), "{how}: no endpoint record");
+
+        // The host and the other drivers are unharmed.
+        others_still_work(&host, &format!("other{i}")).await;
+
+        // The driver is re-created from its kv: it still knows the network.
+        let ep = net
+            .create_endpoint(&format!("good{i}"), EndpointOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(
+            driver.stats().instances.load(Ordering::Relaxed),
+            before + 1,
+            "{how}: one new instance"
+        );
+        ep.delete(false).await.unwrap();
+    }
+    assert_eq!(driver.stats().faults.load(Ordering::Relaxed), 3);
+    // Every address of the failed endpoints went back to the pool.
+    let again = net
+        .create_endpoint("last", EndpointOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(crate::v4(&again), "172.17.0.2/16");
+}
+
+#[tokio::test]
+async fn a_fault_while_creating_a_network_rolls_it_back() {
+    let host = Host::new().await;
+    host.load(FIXTURE_HOSTILE).await;
+    let opts = NetworkOptions {
+        options: hostile("create-network", "loop"),
+        ..NetworkOptions::default()
+    };
+    let err = host
+        .controller
+        .new_network("hostile", "spin", opts)
+        .await
+        .unwrap_err();
+    assert!(matches!(fault(&err), Fault::Deadline { .. }), "{err}");
+    assert!(
+        err.to_string().contains("200ms"),
+        "names the deadline: {err}"
+    );
+    assert!(host.controller.networks().is_empty());
+    assert!(
+        host.kv_keys("default").is_empty(),
+        "pool released: {:?}",
+        host.kv_keys("default")
+    );
+}

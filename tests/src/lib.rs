@@ -1,0 +1,95 @@
+//! Shared set-up of the end-to-end tests: the fixture components and a controller with
+//! the built-in drivers loaded through the WASM runtime.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use wnet_core::{Config, Controller, MemoryStore, Store};
+use wnet_runtime::{LoadedDriver, Manifest, Runtime, RuntimeConfig};
+
+/// A component built for the tests, with its manifest.
+#[derive(Debug, Clone, Copy)]
+pub struct Fixture {
+    /// The component.
+    pub wasm: &'static [u8],
+    /// Its manifest.
+    pub manifest: &'static str,
+}
+
+impl Fixture {
+    /// The parsed manifest.
+    pub fn manifest(&self) -> Manifest {
+        Manifest::parse(self.manifest).expect("fixture manifests are valid")
+    }
+}
+
+include!(concat!(env!("OUT_DIR"), "/fixtures.rs"));
+
+/// A controller, its runtime and their shared store.
+pub struct Host {
+    /// The controller, with the built-in drivers registered.
+    pub controller: Controller,
+    /// The runtime the drivers run in.
+    pub runtime: Runtime,
+    /// The store holding the controller's records and the drivers' `kv`.
+    pub store: Arc<MemoryStore>,
+    /// The built-in drivers.
+    pub builtins: Vec<LoadedDriver>,
+}
+
+/// Where compiled drivers are cached between test runs: compiling every driver for
+/// every test would dominate the suite's time.
+pub fn cache_dir() -> PathBuf {
+    std::env::temp_dir().join("wnet-test-cache")
+}
+
+impl Host {
+    /// A fresh controller and runtime with the built-in drivers.
+    pub async fn new() -> Host {
+        let store = Arc::new(MemoryStore::new());
+        let runtime = Runtime::new(RuntimeConfig {
+            cache_dir: Some(cache_dir()),
+            store: store.clone(),
+            ..RuntimeConfig::default()
+        })
+        .expect("runtime");
+        let controller = Controller::new(Config {
+            store: store.clone(),
+            ..Config::default()
+        })
+        .expect("controller");
+        let builtins = wnet_drivers::load_all(&runtime)
+            .await
+            .expect("built-in drivers load");
+        for d in &builtins {
+            d.register(&controller).expect("register");
+        }
+        Host {
+            controller,
+            runtime,
+            store,
+            builtins,
+        }
+    }
+
+    /// Loads and registers a fixture.
+    pub async fn load(&self, fixture: Fixture) -> LoadedDriver {
+        let driver = self
+            .runtime
+            .load(fixture.wasm, fixture.manifest())
+            .await
+            .expect("fixture loads");
+        driver.register(&self.controller).expect("register");
+        driver
+    }
+
+    /// The keys a driver holds in its `kv`.
+    pub fn kv_keys(&self, driver: &str) -> Vec<String> {
+        self.store
+            .scan(&wnet_core::store::driver_table(driver), "")
+            .expect("scan")
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect()
+    }
+}
