@@ -93,6 +93,9 @@ async fn core_modules_and_garbage_are_refused() {
     assert!(matches!(err, LoadError::NotAComponent { .. }), "{err}");
     assert!(err.to_string().contains("wasm32-wasip2"), "{err}");
     let err = refuse(b"#!/bin/sh\nrm -rf /\n", manifest).await;
+    assert!(matches!(err, LoadError::NotWasm { .. }), "{err}");
+    // A component header followed by garbage.
+    let err = refuse(b"\0asm\x0d\0\x01\0\xff\xff\xff", manifest).await;
     assert!(matches!(err, LoadError::Compile { .. }), "{err}");
 }
 

@@ -1,5 +1,8 @@
 //! End to end: the controller driving real WASM components through the runtime.
-#![allow(clippy::unwrap_used, reason = "a test helper that fails fails its test")]
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test helper that fails fails its test"
+)]
 
 mod contract;
 mod errors;

@@ -189,6 +189,11 @@ impl Runtime {
         driver: &str,
         wasm: &[u8],
     ) -> Result<(Component, CompileSource), LoadError> {
+        if !wasm.starts_with(b"\0asm") {
+            return Err(LoadError::NotWasm {
+                driver: driver.to_owned(),
+            });
+        }
         if wasm.starts_with(b"\0asm\x01\0\0\0") {
             return Err(LoadError::NotAComponent {
                 driver: driver.to_owned(),

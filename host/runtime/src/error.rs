@@ -17,6 +17,14 @@ pub enum LoadError {
         /// The driver.
         driver: String,
     },
+    /// The bytes are not WebAssembly at all.
+    #[error(
+        "driver `{driver}`: the file is not WebAssembly (it does not start with `\\0asm`): give the `.wasm` component built for wasm32-wasip2"
+    )]
+    NotWasm {
+        /// The driver.
+        driver: String,
+    },
     /// The bytes do not compile.
     #[error("driver `{driver}`: not a valid WebAssembly component: {reason}")]
     Compile {

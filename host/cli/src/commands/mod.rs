@@ -1,0 +1,4 @@
+//! One module per command.
+
+pub mod driver_check;
+pub mod driver_ls;
