@@ -129,3 +129,15 @@ async fn a_second_start_takes_the_compiled_driver_from_the_cache() {
     assert_eq!(third, CompileSource::CompiledAndCached);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[tokio::test]
+async fn limits_above_the_hosts_ceilings_are_refused() {
+    let null = builtin("null", "network");
+    let manifest = "name = \"null\"\nkind = \"network\"\ncapabilities = [\"log\", \"kv\"]\n[limits]\nmemory-mib = 4096";
+    let err = refuse(null, manifest).await;
+    assert!(matches!(err, LoadError::Limit { .. }), "{err}");
+    assert!(
+        err.to_string().contains("limits.memory-mib = 4096") && err.to_string().contains("1024"),
+        "{err}"
+    );
+}

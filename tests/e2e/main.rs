@@ -7,6 +7,7 @@
 mod contract;
 mod errors;
 mod faults;
+mod gateway;
 mod ipam;
 mod lifecycle;
 mod rollback;

@@ -6,8 +6,9 @@
 
 use std::collections::BTreeMap;
 
-/// Bits per chunk.
-pub const CHUNK_BITS: u128 = 4096;
+/// Bits per chunk: small enough that rewriting one per allocation is cheap, large
+/// enough that a full /16 is 64 keys.
+pub const CHUNK_BITS: u128 = 1024;
 const WORDS: usize = (CHUNK_BITS / 64) as usize;
 /// Bytes of a chunk in `kv`.
 pub const CHUNK_BYTES: usize = WORDS * 8;
@@ -28,11 +29,23 @@ impl Chunk {
 }
 
 /// Ordinals `0..=last` with a bit each.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct Bitmap {
     last: u128,
     chunks: BTreeMap<u128, Chunk>,
+    /// Every ordinal below this one is set, so searches for a clear one start here:
+    /// allocating lowest-first costs O(1) instead of a scan from the start.
+    low: u128,
 }
+
+/// Equal when the same ordinals are set; `low` is a search hint, not content.
+impl PartialEq for Bitmap {
+    fn eq(&self, other: &Self) -> bool {
+        self.last == other.last && self.chunks == other.chunks
+    }
+}
+
+impl Eq for Bitmap {}
 
 impl std::fmt::Debug for Bitmap {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -51,6 +64,7 @@ impl Bitmap {
         Bitmap {
             last,
             chunks: BTreeMap::new(),
+            low: 0,
         }
     }
 
@@ -77,6 +91,11 @@ impl Bitmap {
         }
         chunk.words[w] |= 1 << b;
         chunk.ones += 1;
+        // Move past the run of set ordinals at `low`: amortised O(1), as `low` only
+        // goes back when an ordinal below it is cleared.
+        while self.low < self.last && self.is_set(self.low) {
+            self.low += 1;
+        }
         Some(c)
     }
 
@@ -89,6 +108,7 @@ impl Bitmap {
         }
         chunk.words[w] &= !(1 << b);
         chunk.ones -= 1;
+        self.low = self.low.min(ordinal);
         if chunk.ones == 0 {
             self.chunks.remove(&c);
         }
@@ -98,7 +118,7 @@ impl Bitmap {
     /// The lowest clear ordinal in `lo..=hi`.
     pub fn first_clear(&self, lo: u128, hi: u128) -> Option<u128> {
         let hi = hi.min(self.last);
-        let mut o = lo;
+        let mut o = lo.max(self.low);
         while o <= hi {
             let (c, w0, b0) = split(o);
             let Some(chunk) = self.chunks.get(&c) else {
@@ -128,11 +148,11 @@ impl Bitmap {
     }
 
     /// Chunk `index` as bytes for `kv`; `None` when the chunk is empty (delete its key).
-    pub fn chunk_bytes(&self, index: u128) -> Option<Vec<u8>> {
+    pub fn chunk_bytes(&self, index: u128) -> Option<[u8; CHUNK_BYTES]> {
         let chunk = self.chunks.get(&index)?;
-        let mut out = Vec::with_capacity(CHUNK_BYTES);
-        for w in chunk.words {
-            out.extend_from_slice(&w.to_le_bytes());
+        let mut out = [0u8; CHUNK_BYTES];
+        for (bytes, w) in out.chunks_exact_mut(8).zip(chunk.words) {
+            bytes.copy_from_slice(&w.to_le_bytes());
         }
         Some(out)
     }
@@ -194,7 +214,7 @@ mod tests {
             b.set(o);
         }
         let mut c = Bitmap::new(10_000);
-        for i in 0..3 {
+        for i in 0..=10_000 / CHUNK_BITS {
             if let Some(bytes) = b.chunk_bytes(i) {
                 assert!(c.load_chunk(i, &bytes));
             }

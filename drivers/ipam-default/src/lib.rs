@@ -11,7 +11,7 @@
 //! - the lowest free address, or serial (round-robin) allocation with
 //!   `com.docker.network.ipam.serial=true`; preferred addresses; release.
 //!
-//! State lives in `kv`: one JSON record per pool and its bitmap in 4096-bit chunks, so an
+//! State lives in `kv`: one JSON record per pool and its bitmap in 1024-bit chunks, so an
 //! allocation writes one small chunk and a restart (or a re-created instance) finds
 //! every pool and address where it was.
 

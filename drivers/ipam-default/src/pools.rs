@@ -108,7 +108,10 @@ struct PoolMeta {
 }
 
 struct Pool {
+    space: String,
     subnet: IpNet,
+    /// `bits/<space>/<subnet>/`: the prefix of the pool's chunk keys, made once.
+    chunk_prefix: String,
     /// Sub-pools handed out (`--ip-range`), each a pool id of its own.
     children: BTreeSet<IpNet>,
     /// The pool was not asked for as a whole (or was released): it goes when its last
@@ -120,9 +123,11 @@ struct Pool {
 }
 
 impl Pool {
-    fn new(subnet: IpNet, auto_release: bool) -> Self {
+    fn new(space: &str, subnet: IpNet, auto_release: bool) -> Self {
         let mut pool = Pool {
+            space: space.to_owned(),
             subnet,
+            chunk_prefix: chunk_prefix(space, subnet),
             children: BTreeSet::new(),
             auto_release,
             serial_cursor: None,
@@ -173,13 +178,24 @@ fn chunk_prefix(space: &str, subnet: IpNet) -> String {
     format!("bits/{space}/{subnet}/")
 }
 
-fn chunk_key(space: &str, subnet: IpNet, index: u128) -> String {
-    format!("bits/{space}/{subnet}/{index:032x}")
+fn chunk_key(pool: &Pool, index: u128) -> String {
+    // By hand: `format!` costs more than the rest of an allocation in WASM.
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut key = String::with_capacity(pool.chunk_prefix.len() + 32);
+    key.push_str(&pool.chunk_prefix);
+    for shift in (0..32).rev() {
+        key.push(char::from(HEX[(index >> (shift * 4)) as usize & 0xf]));
+    }
+    key
 }
 
 /// Every pool of every address space.
 pub struct State {
-    pools: BTreeMap<(String, IpNet), Pool>,
+    /// By base pool id, `<space>/<subnet>`.
+    pools: BTreeMap<String, Pool>,
+    /// Pool ids already parsed: every address request names one, and parsing two
+    /// prefixes from text would cost more than the allocation itself.
+    parsed_ids: std::collections::HashMap<String, (String, Option<IpNet>)>,
 }
 
 impl State {
@@ -194,10 +210,10 @@ impl State {
                 .ok_or_else(|| Error::internal(format!("kv key `{key}` is not a pool")))?;
             let meta: PoolMeta = serde_json::from_slice(&value)
                 .map_err(|e| Error::internal(format!("kv key `{key}`: {e}")))?;
-            let mut pool = Pool::new(subnet, meta.auto_release);
+            let mut pool = Pool::new(&space, subnet, meta.auto_release);
             pool.children = meta.children.into_iter().collect();
             pool.serial_cursor = meta.serial_cursor.and_then(|c| c.parse().ok());
-            pools.insert((space, subnet), pool);
+            pools.insert(pool_id(&space, subnet, None), pool);
         }
         for (key, value) in kv::list("bits/")? {
             let bad = || Error::internal(format!("kv key `{key}` is not a bitmap chunk"));
@@ -205,32 +221,37 @@ impl State {
             let (space, subnet) = rest.split_once('/').ok_or_else(bad)?;
             let subnet: IpNet = subnet.parse().map_err(|_| bad())?;
             let index = u128::from_str_radix(index, 16).map_err(|_| bad())?;
-            let pool = pools.get_mut(&(space.to_owned(), subnet)).ok_or_else(bad)?;
+            let pool = pools
+                .get_mut(&pool_id(space, subnet, None))
+                .ok_or_else(bad)?;
             if !pool.bits.load_chunk(index, &value) {
                 return Err(bad());
             }
         }
-        Ok(State { pools })
+        Ok(State {
+            pools,
+            parsed_ids: Default::default(),
+        })
     }
 
-    fn save_meta(space: &str, pool: &Pool) -> Result<()> {
-        kv::set_json(&meta_key(space, pool.subnet), &pool.meta())
+    fn save_meta(pool: &Pool) -> Result<()> {
+        kv::set_json(&meta_key(&pool.space, pool.subnet), &pool.meta())
     }
 
-    fn save_chunk(space: &str, pool: &Pool, index: u128) -> Result<()> {
-        let key = chunk_key(space, pool.subnet, index);
+    fn save_chunk(pool: &Pool, index: u128) -> Result<()> {
+        let key = chunk_key(pool, index);
         match pool.bits.chunk_bytes(index) {
             Some(bytes) => kv::set(&key, &bytes),
             None => kv::delete(&key).map(drop),
         }
     }
 
-    fn save_new(space: &str, pool: &Pool) -> Result<()> {
-        Self::save_meta(space, pool)?;
+    fn save_new(pool: &Pool) -> Result<()> {
+        Self::save_meta(pool)?;
         let mut chunks: Vec<u128> = pool.reserved().iter().map(|o| o / CHUNK_BITS).collect();
         chunks.dedup();
         for c in chunks {
-            Self::save_chunk(space, pool, c)?;
+            Self::save_chunk(pool, c)?;
         }
         Ok(())
     }
@@ -248,9 +269,9 @@ impl State {
     fn taken(&self, space: &str, v6: bool) -> impl Iterator<Item = IpNet> + '_ {
         let space = space.to_owned();
         self.pools
-            .keys()
-            .filter(move |(s, n)| *s == space && n.addr().is_ipv6() == v6)
-            .map(|(_, n)| *n)
+            .values()
+            .filter(move |p| p.space == space && p.subnet.addr().is_ipv6() == v6)
+            .map(|p| p.subnet)
     }
 
     /// The lowest free predefined subnet (libnetwork's `allocatePredefinedPool`).
@@ -326,9 +347,9 @@ impl State {
                 ));
             }
             let subnet = self.dynamic(space, r.v6, size, &r.exclude)?;
-            let pool = Pool::new(subnet, false);
-            Self::save_new(space, &pool)?;
-            self.pools.insert((space.to_owned(), subnet), pool);
+            let pool = Pool::new(space, subnet, false);
+            Self::save_new(&pool)?;
+            self.pools.insert(pool_id(space, subnet, None), pool);
             return Ok(allocated(space, subnet, None));
         }
         let subnet = r.pool.ok_or_else(|| Error::internal("pool expected"))?;
@@ -350,7 +371,7 @@ impl State {
         };
         match r.sub_pool {
             None => {
-                if self.pools.contains_key(&(space.to_owned(), subnet)) {
+                if self.pools.contains_key(&pool_id(space, subnet, None)) {
                     return Err(Error::forbidden(format!(
                         "pool {subnet} is already allocated on address space `{space}`"
                     )));
@@ -358,9 +379,9 @@ impl State {
                 if let Some(e) = overlap(self) {
                     return Err(e);
                 }
-                let pool = Pool::new(subnet, false);
-                Self::save_new(space, &pool)?;
-                self.pools.insert((space.to_owned(), subnet), pool);
+                let pool = Pool::new(space, subnet, false);
+                Self::save_new(&pool)?;
+                self.pools.insert(pool_id(space, subnet, None), pool);
                 Ok(allocated(space, subnet, None))
             }
             Some(range) => {
@@ -369,23 +390,23 @@ impl State {
                         "sub-pool {range} is not a prefix inside pool {subnet}"
                     )));
                 }
-                match self.pools.get_mut(&(space.to_owned(), subnet)) {
+                match self.pools.get_mut(&pool_id(space, subnet, None)) {
                     Some(pool) => {
                         if !pool.children.insert(range) {
                             return Err(Error::forbidden(format!(
                                 "sub-pool {range} of pool {subnet} is already allocated"
                             )));
                         }
-                        Self::save_meta(space, pool)?;
+                        Self::save_meta(pool)?;
                     }
                     None => {
                         if let Some(e) = overlap(self) {
                             return Err(e);
                         }
-                        let mut pool = Pool::new(subnet, true);
+                        let mut pool = Pool::new(space, subnet, true);
                         pool.children.insert(range);
-                        Self::save_new(space, &pool)?;
-                        self.pools.insert((space.to_owned(), subnet), pool);
+                        Self::save_new(&pool)?;
+                        self.pools.insert(pool_id(space, subnet, None), pool);
                     }
                 }
                 Ok(allocated(space, subnet, Some(range)))
@@ -396,7 +417,7 @@ impl State {
     /// libnetwork's `ReleasePool`.
     pub fn release_pool(&mut self, id: &str) -> Result<()> {
         let (space, subnet, range) = parse_pool_id(id)?;
-        let key = (space.clone(), subnet);
+        let key = pool_id(&space, subnet, None);
         let not_allocated = || Error::not_found(format!("pool {id} is not allocated"));
         let pool = self.pools.get_mut(&key).ok_or_else(not_allocated)?;
         match range {
@@ -412,25 +433,30 @@ impl State {
             self.pools.remove(&key);
             Self::forget(&space, subnet)
         } else {
-            Self::save_meta(&space, pool)
+            Self::save_meta(pool)
         }
     }
 
-    fn pool_mut(&mut self, id: &str) -> Result<(String, &mut Pool, Option<IpNet>)> {
-        let (space, subnet, range) = parse_pool_id(id)?;
+    fn pool_mut(&mut self, id: &str) -> Result<(&mut Pool, Option<IpNet>)> {
+        if !self.parsed_ids.contains_key(id) {
+            let (space, subnet, range) = parse_pool_id(id)?;
+            self.parsed_ids
+                .insert(id.to_owned(), (pool_id(&space, subnet, None), range));
+        }
+        let (base, range) = &self.parsed_ids[id];
         let pool = self
             .pools
-            .get_mut(&(space.clone(), subnet))
+            .get_mut(base)
             .ok_or_else(|| Error::not_found(format!("pool {id} is not allocated")))?;
         if range.is_some_and(|r| !pool.children.contains(&r)) {
             return Err(Error::not_found(format!("pool {id} is not allocated")));
         }
-        Ok((space, pool, range))
+        Ok((pool, *range))
     }
 
     /// libnetwork's `RequestAddress`.
     pub fn request_address(&mut self, r: &AddressRequest) -> Result<AllocatedAddress> {
-        let (space, pool, range) = self.pool_mut(&r.pool_id)?;
+        let (pool, range) = self.pool_mut(&r.pool_id)?;
         let ordinal = match r.preferred {
             Some(ip) => {
                 if !pool.subnet.contains(&ip) {
@@ -471,11 +497,11 @@ impl State {
         };
         let chunk = pool.bits.set(ordinal);
         if let Some(chunk) = chunk {
-            State::save_chunk(&space, pool, chunk)?;
+            State::save_chunk(pool, chunk)?;
         }
         if r.options.get(keys::IPAM_SERIAL) == Some("true") {
             pool.serial_cursor = Some(ordinal);
-            State::save_meta(&space, pool)?;
+            State::save_meta(pool)?;
         }
         let address = IpNet::new(pool.address(ordinal), pool.subnet.prefix_len())
             .map_err(|e| Error::internal(e.to_string()))?;
@@ -487,7 +513,7 @@ impl State {
 
     /// libnetwork's `ReleaseAddress`: releasing a free address is not an error.
     pub fn release_address(&mut self, id: &str, ip: IpAddr) -> Result<()> {
-        let (space, pool, _) = self.pool_mut(id)?;
+        let (pool, _) = self.pool_mut(id)?;
         if !pool.subnet.contains(&ip) {
             return Err(Error::invalid_parameter(format!(
                 "address {ip} is out of range of pool {}",
@@ -499,7 +525,7 @@ impl State {
             return Ok(());
         }
         if let Some(chunk) = pool.bits.clear(o) {
-            State::save_chunk(&space, pool, chunk)?;
+            State::save_chunk(pool, chunk)?;
         }
         Ok(())
     }
@@ -508,7 +534,7 @@ impl State {
     #[cfg(test)]
     pub fn in_use(&self, id: &str) -> u128 {
         let (space, subnet, _) = parse_pool_id(id).expect("pool id");
-        self.pools[&(space, subnet)].bits.count()
+        self.pools[&pool_id(&space, subnet, None)].bits.count()
     }
 }
 

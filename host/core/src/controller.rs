@@ -223,19 +223,32 @@ impl Controller {
         lock(&self.inner.state)
     }
 
-    /// Takes the operation lock of one object (a network or a sandbox id), held across
-    /// its driver calls.
-    pub(crate) async fn op_lock(&self, id: &str) -> OwnedMutexGuard<()> {
+    /// Takes the operation lock of a network, held across its driver calls.
+    pub(crate) async fn network_lock(&self, id: &str) -> OwnedMutexGuard<()> {
+        self.op_lock(LockKey::Network(id)).await
+    }
+
+    /// Takes the operation lock of a sandbox. Taken before a network's when both are.
+    pub(crate) async fn sandbox_lock(&self, id: &str) -> OwnedMutexGuard<()> {
+        self.op_lock(LockKey::Sandbox(id)).await
+    }
+
+    async fn op_lock(&self, key: LockKey<'_>) -> OwnedMutexGuard<()> {
         let m = lock(&self.inner.op_locks)
-            .entry(id.to_owned())
+            .entry(key.to_string())
             .or_default()
             .clone();
         m.lock_owned().await
     }
 
-    /// Forgets the operation lock of a deleted object.
-    pub(crate) fn drop_op_lock(&self, id: &str) {
-        lock(&self.inner.op_locks).remove(id);
+    /// Forgets the lock of a deleted network.
+    pub(crate) fn drop_network_lock(&self, id: &str) {
+        lock(&self.inner.op_locks).remove(&LockKey::Network(id).to_string());
+    }
+
+    /// Forgets the lock of a deleted sandbox.
+    pub(crate) fn drop_sandbox_lock(&self, id: &str) {
+        lock(&self.inner.op_locks).remove(&LockKey::Sandbox(id).to_string());
     }
 
     pub(crate) fn save_network(&self, n: &NetworkRecord) -> Result<(), Error> {
@@ -281,6 +294,22 @@ impl Controller {
         self.inner.config.store.delete(store::SANDBOXES, id)?;
         self.state().sandboxes.remove(id);
         Ok(())
+    }
+}
+
+/// Whose operation lock: networks and sandboxes are named apart, so a sandbox whose id
+/// happens to equal a network's does not share (and deadlock on) its lock.
+enum LockKey<'a> {
+    Network(&'a str),
+    Sandbox(&'a str),
+}
+
+impl std::fmt::Display for LockKey<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LockKey::Network(id) => write!(f, "network/{id}"),
+            LockKey::Sandbox(id) => write!(f, "sandbox/{id}"),
+        }
     }
 }
 

@@ -128,6 +128,30 @@ impl Endpoint {
             .map_err(net_err(&network.driver, "endpoint-oper-info"))
     }
 
+    /// The endpoint's, its network's and `sandbox`'s current records.
+    fn records(
+        &self,
+        sandbox: &Sandbox,
+    ) -> Result<(EndpointRecord, NetworkRecord, SandboxRecord), Error> {
+        let state = self.ctrl.state();
+        let ep = state
+            .endpoints
+            .get(&self.id)
+            .cloned()
+            .ok_or_else(|| self.not_found())?;
+        let network = state
+            .networks
+            .get(&self.network_id)
+            .cloned()
+            .ok_or_else(|| Error::NetworkNotFound(self.network_id.clone()))?;
+        let sb = state
+            .sandboxes
+            .get(sandbox.id())
+            .cloned()
+            .ok_or_else(|| Error::SandboxNotFound(sandbox.id().to_owned()))?;
+        Ok((ep, network, sb))
+    }
+
     fn network(&self) -> Result<NetworkRecord, Error> {
         self.ctrl
             .state()
@@ -141,27 +165,9 @@ impl Endpoint {
     /// `join`, then the sandbox side, then external connectivity when this endpoint
     /// becomes the sandbox's gateway. Undone on failure.
     pub async fn join(&self, sandbox: &Sandbox, options: JoinOptions) -> Result<(), Error> {
-        let _sb = self.ctrl.op_lock(sandbox.id()).await;
-        let _net = self.ctrl.op_lock(&self.network_id).await;
-        let (mut ep, network, sb) = {
-            let state = self.ctrl.state();
-            let ep = state
-                .endpoints
-                .get(&self.id)
-                .cloned()
-                .ok_or_else(|| self.not_found())?;
-            let network = state
-                .networks
-                .get(&self.network_id)
-                .cloned()
-                .ok_or_else(|| Error::NetworkNotFound(self.network_id.clone()))?;
-            let sb = state
-                .sandboxes
-                .get(sandbox.id())
-                .cloned()
-                .ok_or_else(|| Error::SandboxNotFound(sandbox.id().to_owned()))?;
-            (ep, network, sb)
-        };
+        let _sb = self.ctrl.sandbox_lock(sandbox.id()).await;
+        let _net = self.ctrl.network_lock(&self.network_id).await;
+        let (mut ep, network, sb) = self.records(sandbox)?;
         if let Some(join) = &ep.join {
             return Err(Error::EndpointAlreadyJoined {
                 endpoint: ep.name,
@@ -284,27 +290,9 @@ impl Endpoint {
     /// driver's errors are logged, not returned: the endpoint leaves regardless. If it
     /// was the sandbox's gateway, the next endpoint that can be takes over.
     pub async fn leave(&self, sandbox: &Sandbox) -> Result<(), Error> {
-        let _sb = self.ctrl.op_lock(sandbox.id()).await;
-        let _net = self.ctrl.op_lock(&self.network_id).await;
-        let (mut ep, network, mut sb) = {
-            let state = self.ctrl.state();
-            let ep = state
-                .endpoints
-                .get(&self.id)
-                .cloned()
-                .ok_or_else(|| self.not_found())?;
-            let network = state
-                .networks
-                .get(&self.network_id)
-                .cloned()
-                .ok_or_else(|| Error::NetworkNotFound(self.network_id.clone()))?;
-            let sb = state
-                .sandboxes
-                .get(sandbox.id())
-                .cloned()
-                .ok_or_else(|| Error::SandboxNotFound(sandbox.id().to_owned()))?;
-            (ep, network, sb)
-        };
+        let _sb = self.ctrl.sandbox_lock(sandbox.id()).await;
+        let _net = self.ctrl.network_lock(&self.network_id).await;
+        let (mut ep, network, mut sb) = self.records(sandbox)?;
         let Some(join) = ep.join.take().filter(|j| j.sandbox_id == sb.id) else {
             return Err(Error::EndpointNotJoined {
                 endpoint: ep.name,
@@ -392,7 +380,7 @@ impl Endpoint {
             let sandbox = self.ctrl.sandbox(&sandbox_id)?;
             self.leave(&sandbox).await?;
         }
-        let _net = self.ctrl.op_lock(&self.network_id).await;
+        let _net = self.ctrl.network_lock(&self.network_id).await;
         let ep = self.info()?;
         if let Some(join) = &ep.join {
             return Err(Error::EndpointInUse {
@@ -472,7 +460,7 @@ pub(crate) async fn create(
             name: name.to_owned(),
         });
     }
-    let _op = ctrl.op_lock(network_id).await;
+    let _op = ctrl.network_lock(network_id).await;
     let (network, sandbox) = {
         let state = ctrl.state();
         let network = state

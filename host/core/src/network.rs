@@ -163,7 +163,7 @@ impl Network {
     /// has endpoints.
     pub async fn delete(&self) -> Result<(), Error> {
         let _networks = self.ctrl.inner.networks_lock.clone().lock_owned().await;
-        let _op = self.ctrl.op_lock(&self.id).await;
+        let _op = self.ctrl.network_lock(&self.id).await;
         let network = self.info()?;
         let endpoints: Vec<String> = {
             let state = self.ctrl.state();
@@ -201,7 +201,7 @@ impl Network {
         let released_v4 = ipam.release_pools(&network.ipv4).await;
         let released_v6 = ipam.release_pools(&network.ipv6).await;
         self.ctrl.remove_network(&network.id)?;
-        self.ctrl.drop_op_lock(&network.id);
+        self.ctrl.drop_network_lock(&network.id);
         tracing::info!(network = %network.name, id = %network.id, "network deleted");
         // The network is gone either way; a pool the driver failed to release is
         // reported, not kept.

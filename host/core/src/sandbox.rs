@@ -77,9 +77,9 @@ impl Sandbox {
         if let Some(e) = first {
             return Err(e);
         }
-        let _sb = self.ctrl.op_lock(&self.id).await;
+        let _sb = self.ctrl.sandbox_lock(&self.id).await;
         self.ctrl.remove_sandbox(&self.id)?;
-        self.ctrl.drop_op_lock(&self.id);
+        self.ctrl.drop_sandbox_lock(&self.id);
         tracing::info!(sandbox = %self.id, "sandbox deleted");
         Ok(())
     }
@@ -94,7 +94,7 @@ impl Controller {
                 name: id.to_owned(),
             });
         }
-        let _sb = self.op_lock(id).await;
+        let _sb = self.sandbox_lock(id).await;
         if self.state().sandboxes.contains_key(id) {
             return Err(Error::DuplicateSandbox { id: id.to_owned() });
         }

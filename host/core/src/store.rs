@@ -117,9 +117,15 @@ impl Store for MemoryStore {
 
     fn put(&self, table: &str, key: &str, value: &[u8]) -> Result<(), StoreError> {
         self.with(|t| {
+            // Rewriting a key in place is the hot path (a driver's kv): no allocation.
+            if let Some(existing) = t.get_mut(table).and_then(|t| t.get_mut(key)) {
+                existing.clear();
+                existing.extend_from_slice(value);
+                return;
+            }
             t.entry(table.to_owned())
                 .or_default()
-                .insert(key.to_owned(), value.to_vec())
+                .insert(key.to_owned(), value.to_vec());
         });
         Ok(())
     }

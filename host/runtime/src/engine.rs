@@ -316,35 +316,35 @@ impl Runtime {
     fn limits(&self, manifest: &Manifest) -> Result<Limits, LoadError> {
         let defaults = &self.inner.config.default_limits;
         let ceilings = &self.inner.config.ceilings;
+        let within = |limit: &'static str, value: u64, ceiling: u64| {
+            if value > ceiling {
+                return Err(LoadError::Limit {
+                    driver: manifest.name.clone(),
+                    limit,
+                    value,
+                    ceiling,
+                });
+            }
+            Ok(value)
+        };
         let memory_bytes = match manifest.limits.memory_mib {
             None => defaults.memory_bytes,
             Some(mib) => {
-                let ceiling = (ceilings.memory_bytes >> 20) as u64;
-                if mib > ceiling {
-                    return Err(LoadError::Limit {
-                        driver: manifest.name.clone(),
-                        limit: "limits.memory-mib",
-                        value: mib,
-                        ceiling,
-                    });
-                }
-                (mib as usize) << 20
+                (within(
+                    "limits.memory-mib",
+                    mib,
+                    (ceilings.memory_bytes >> 20) as u64,
+                )? as usize)
+                    << 20
             }
         };
         let call_timeout = match manifest.limits.call_timeout_ms {
             None => defaults.call_timeout,
-            Some(ms) => {
-                let ceiling = ceilings.call_timeout.as_millis() as u64;
-                if ms > ceiling {
-                    return Err(LoadError::Limit {
-                        driver: manifest.name.clone(),
-                        limit: "limits.call-timeout-ms",
-                        value: ms,
-                        ceiling,
-                    });
-                }
-                Duration::from_millis(ms)
-            }
+            Some(ms) => Duration::from_millis(within(
+                "limits.call-timeout-ms",
+                ms,
+                ceilings.call_timeout.as_millis() as u64,
+            )?),
         };
         Ok(Limits {
             memory_bytes,

@@ -112,15 +112,18 @@ impl<W: World> Instance<W> {
         };
         self.stats.calls.fetch_add(1, Ordering::Relaxed);
         live.store.data_mut().limiter.hit = false;
-        // Whole ticks, rounded up, plus one for the tick already under way.
-        let ticks = self
-            .limits
+        live.store.set_epoch_deadline(self.deadline_ticks());
+        Ok((slot, live))
+    }
+
+    /// The call deadline in epoch ticks: whole ticks, rounded up, plus one for the tick
+    /// already under way.
+    fn deadline_ticks(&self) -> u64 {
+        self.limits
             .call_timeout
             .as_micros()
             .div_ceil(TICK.as_micros()) as u64
-            + 1;
-        live.store.set_epoch_deadline(ticks);
-        Ok((slot, live))
+            + 1
     }
 
     async fn instantiate(&self) -> Result<Live<W>, DriverError> {
@@ -129,13 +132,7 @@ impl<W: World> Instance<W> {
             HostState::new(self.ctx.clone(), self.limits.memory_bytes),
         );
         store.limiter(|s| &mut s.limiter);
-        let ticks = self
-            .limits
-            .call_timeout
-            .as_micros()
-            .div_ceil(TICK.as_micros()) as u64
-            + 1;
-        store.set_epoch_deadline(ticks);
+        store.set_epoch_deadline(self.deadline_ticks());
         let bindings = W::instantiate(&self.pre, &mut store).await.map_err(|e| {
             DriverError::Fault(Fault::Instantiate {
                 message: format!("{e:#}"),
@@ -188,4 +185,37 @@ impl<W: World> Instance<W> {
             }
         }
     }
+}
+
+/// One call into a driver: take its instance, call the export, settle the instance;
+/// and, unless `raw`, turn the driver's own error answer into `DriverError::Refused`.
+///
+/// `driver_call!(self.wnet_driver_network_driver, "leave", call_leave(nid, eid))`
+macro_rules! driver_call {
+    (raw $self:ident . $accessor:ident, $name:literal, $method:ident($($arg:expr),*)) => {{
+        let (slot, mut live) = $self.inst.take().await?;
+        let result = live
+            .bindings
+            .$accessor()
+            .$method(&mut live.store, $($arg),*)
+            .await;
+        $self.inst.settle(slot, live, $name, result)
+    }};
+    ($self:ident . $accessor:ident, $name:literal, $method:ident($($arg:expr),*)) => {
+        $crate::instance::driver_call!(raw $self.$accessor, $name, $method($($arg),*))?.map_err(|e| {
+            wnet_core::DriverError::Refused($crate::bindings::convert::from_wit::error(e))
+        })
+    };
+}
+pub(crate) use driver_call;
+
+/// Lifts a driver's answer that failed the checks of `from_wit` (a prefix length out
+/// of range): the driver is not trusted to send valid data.
+pub(crate) fn lift<T>(r: wnet_types::Result<T>) -> Result<T, DriverError> {
+    r.map_err(|e| {
+        DriverError::Refused(wnet_types::Error::internal(format!(
+            "the driver's answer is invalid: {}",
+            e.message
+        )))
+    })
 }

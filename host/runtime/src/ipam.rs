@@ -11,7 +11,7 @@ use wnet_types::{
 use crate::bindings::convert::{from_wit, to_wit};
 use crate::bindings::ipam::Ipam;
 use crate::error::LoadError;
-use crate::instance::{Instance, Limits, Stats};
+use crate::instance::{Instance, Limits, Stats, driver_call, lift};
 use crate::manifest::Manifest;
 
 /// A loaded IPAM driver.
@@ -21,30 +21,6 @@ pub struct WasmIpamDriver {
     capability: IpamCapability,
 }
 
-macro_rules! call {
-    ($self:ident, $name:literal, $method:ident($($arg:expr),*)) => {{
-        let (slot, mut live) = $self.inst.take().await?;
-        let result = live
-            .bindings
-            .wnet_driver_ipam_driver()
-            .$method(&mut live.store, $($arg),*)
-            .await;
-        $self
-            .inst
-            .settle(slot, live, $name, result)?
-            .map_err(|e| DriverError::Refused(from_wit::error(e)))
-    }};
-}
-
-fn lift<T>(r: wnet_types::Result<T>) -> Result<T, DriverError> {
-    r.map_err(|e| {
-        DriverError::Refused(wnet_types::Error::internal(format!(
-            "the driver's answer is invalid: {}",
-            e.message
-        )))
-    })
-}
-
 impl WasmIpamDriver {
     pub(crate) async fn start(inst: Instance<Ipam>, manifest: Manifest) -> Result<Self, LoadError> {
         let mut driver = WasmIpamDriver {
@@ -52,24 +28,19 @@ impl WasmIpamDriver {
             manifest,
             capability: IpamCapability::default(),
         };
-        let (slot, mut live) = driver.inst.take().await.map_err(|e| LoadError::Start {
+        let capability = driver.capabilities().await.map_err(|e| LoadError::Start {
             driver: driver.manifest.name.clone(),
             reason: e.to_string(),
         })?;
-        let result = live
-            .bindings
-            .wnet_driver_ipam_driver()
-            .call_capabilities(&mut live.store)
-            .await;
-        let capability = driver
-            .inst
-            .settle(slot, live, "capabilities", result)
-            .map_err(|e| LoadError::Start {
-                driver: driver.manifest.name.clone(),
-                reason: e.to_string(),
-            })?;
         driver.capability = from_wit::ipam_capability(capability);
         Ok(driver)
+    }
+
+    async fn capabilities(
+        &self,
+    ) -> Result<crate::bindings::ipam::exports::wnet::driver::ipam_driver::Capability, DriverError>
+    {
+        driver_call!(raw self.wnet_driver_ipam_driver, "capabilities", call_capabilities())
     }
 
     /// The driver's manifest.
@@ -95,8 +66,8 @@ impl IpamDriver for WasmIpamDriver {
     }
 
     async fn default_address_spaces(&self) -> Result<AddressSpaces, DriverError> {
-        call!(
-            self,
+        driver_call!(
+            self.wnet_driver_ipam_driver,
             "get-default-address-spaces",
             call_get_default_address_spaces()
         )
@@ -105,15 +76,19 @@ impl IpamDriver for WasmIpamDriver {
 
     async fn request_pool(&self, request: &PoolRequest) -> Result<AllocatedPool, DriverError> {
         let req = to_wit::pool_request(request);
-        lift(from_wit::allocated_pool(call!(
-            self,
+        lift(from_wit::allocated_pool(driver_call!(
+            self.wnet_driver_ipam_driver,
             "request-pool",
             call_request_pool(&req)
         )?))
     }
 
     async fn release_pool(&self, pool_id: &str) -> Result<(), DriverError> {
-        call!(self, "release-pool", call_release_pool(pool_id))
+        driver_call!(
+            self.wnet_driver_ipam_driver,
+            "release-pool",
+            call_release_pool(pool_id)
+        )
     }
 
     async fn request_address(
@@ -121,8 +96,8 @@ impl IpamDriver for WasmIpamDriver {
         request: &AddressRequest,
     ) -> Result<AllocatedAddress, DriverError> {
         let req = to_wit::address_request(request);
-        lift(from_wit::allocated_address(call!(
-            self,
+        lift(from_wit::allocated_address(driver_call!(
+            self.wnet_driver_ipam_driver,
             "request-address",
             call_request_address(&req)
         )?))
@@ -130,8 +105,8 @@ impl IpamDriver for WasmIpamDriver {
 
     async fn release_address(&self, pool_id: &str, address: IpAddr) -> Result<(), DriverError> {
         let address = to_wit::ip(address);
-        call!(
-            self,
+        driver_call!(
+            self.wnet_driver_ipam_driver,
             "release-address",
             call_release_address(pool_id, address)
         )

@@ -10,7 +10,7 @@ use wnet_types::{
 use crate::bindings::convert::{from_wit, to_wit};
 use crate::bindings::network::Network;
 use crate::error::LoadError;
-use crate::instance::{Instance, Limits, Stats};
+use crate::instance::{Instance, Limits, Stats, driver_call, lift};
 use crate::manifest::Manifest;
 
 /// A loaded network driver.
@@ -18,32 +18,6 @@ pub struct WasmNetworkDriver {
     inst: Instance<Network>,
     manifest: Manifest,
     capability: Capability,
-}
-
-/// One call: take the instance, call the export, settle, lift the answer.
-macro_rules! call {
-    ($self:ident, $name:literal, $method:ident($($arg:expr),*)) => {{
-        let (slot, mut live) = $self.inst.take().await?;
-        let result = live
-            .bindings
-            .wnet_driver_network_driver()
-            .$method(&mut live.store, $($arg),*)
-            .await;
-        $self
-            .inst
-            .settle(slot, live, $name, result)?
-            .map_err(|e| DriverError::Refused(from_wit::error(e)))
-    }};
-}
-
-/// The answer could not be lifted: the driver is not trusted to send valid prefixes.
-fn lift<T>(r: wnet_types::Result<T>) -> Result<T, DriverError> {
-    r.map_err(|e| {
-        DriverError::Refused(wnet_types::Error::internal(format!(
-            "the driver's answer is invalid: {}",
-            e.message
-        )))
-    })
 }
 
 impl WasmNetworkDriver {
@@ -74,18 +48,9 @@ impl WasmNetworkDriver {
     }
 
     async fn capabilities(&self) -> Result<Capability, DriverError> {
-        let (slot, mut live) = self.inst.take().await?;
-        let result = live
-            .bindings
-            .wnet_driver_network_driver()
-            .call_capabilities(&mut live.store)
-            .await;
-        Ok(from_wit::capability(self.inst.settle(
-            slot,
-            live,
-            "capabilities",
-            result,
-        )?))
+        let answer =
+            driver_call!(raw self.wnet_driver_network_driver, "capabilities", call_capabilities())?;
+        Ok(from_wit::capability(answer))
     }
 
     /// The driver's manifest.
@@ -112,20 +77,37 @@ impl NetworkDriver for WasmNetworkDriver {
 
     async fn network_allocate(&self, request: &NetworkRequest) -> Result<Options, DriverError> {
         let req = to_wit::network_request(request);
-        call!(self, "network-allocate", call_network_allocate(&req)).map(from_wit::options)
+        driver_call!(
+            self.wnet_driver_network_driver,
+            "network-allocate",
+            call_network_allocate(&req)
+        )
+        .map(from_wit::options)
     }
 
     async fn network_free(&self, network_id: &str) -> Result<(), DriverError> {
-        call!(self, "network-free", call_network_free(network_id))
+        driver_call!(
+            self.wnet_driver_network_driver,
+            "network-free",
+            call_network_free(network_id)
+        )
     }
 
     async fn create_network(&self, request: &NetworkRequest) -> Result<(), DriverError> {
         let req = to_wit::network_request(request);
-        call!(self, "create-network", call_create_network(&req))
+        driver_call!(
+            self.wnet_driver_network_driver,
+            "create-network",
+            call_create_network(&req)
+        )
     }
 
     async fn delete_network(&self, network_id: &str) -> Result<(), DriverError> {
-        call!(self, "delete-network", call_delete_network(network_id))
+        driver_call!(
+            self.wnet_driver_network_driver,
+            "delete-network",
+            call_delete_network(network_id)
+        )
     }
 
     async fn create_endpoint(
@@ -133,7 +115,11 @@ impl NetworkDriver for WasmNetworkDriver {
         request: &EndpointRequest,
     ) -> Result<EndpointInterface, DriverError> {
         let req = to_wit::endpoint_request(request);
-        let answer = call!(self, "create-endpoint", call_create_endpoint(&req))?;
+        let answer = driver_call!(
+            self.wnet_driver_network_driver,
+            "create-endpoint",
+            call_create_endpoint(&req)
+        )?;
         lift(from_wit::endpoint_interface(answer))
     }
 
@@ -142,8 +128,8 @@ impl NetworkDriver for WasmNetworkDriver {
         network_id: &str,
         endpoint_id: &str,
     ) -> Result<(), DriverError> {
-        call!(
-            self,
+        driver_call!(
+            self.wnet_driver_network_driver,
             "delete-endpoint",
             call_delete_endpoint(network_id, endpoint_id)
         )
@@ -154,8 +140,8 @@ impl NetworkDriver for WasmNetworkDriver {
         network_id: &str,
         endpoint_id: &str,
     ) -> Result<Options, DriverError> {
-        call!(
-            self,
+        driver_call!(
+            self.wnet_driver_network_driver,
             "endpoint-oper-info",
             call_endpoint_oper_info(network_id, endpoint_id)
         )
@@ -164,12 +150,16 @@ impl NetworkDriver for WasmNetworkDriver {
 
     async fn join(&self, request: &JoinRequest) -> Result<JoinInfo, DriverError> {
         let req = to_wit::join_request(request);
-        let answer = call!(self, "join", call_join(&req))?;
+        let answer = driver_call!(self.wnet_driver_network_driver, "join", call_join(&req))?;
         lift(from_wit::join_info(answer))
     }
 
     async fn leave(&self, network_id: &str, endpoint_id: &str) -> Result<(), DriverError> {
-        call!(self, "leave", call_leave(network_id, endpoint_id))
+        driver_call!(
+            self.wnet_driver_network_driver,
+            "leave",
+            call_leave(network_id, endpoint_id)
+        )
     }
 
     async fn program_external_connectivity(
@@ -177,8 +167,8 @@ impl NetworkDriver for WasmNetworkDriver {
         request: &ExternalConnectivityRequest,
     ) -> Result<(), DriverError> {
         let req = to_wit::external_connectivity_request(request);
-        call!(
-            self,
+        driver_call!(
+            self.wnet_driver_network_driver,
             "program-external-connectivity",
             call_program_external_connectivity(&req)
         )
@@ -189,8 +179,8 @@ impl NetworkDriver for WasmNetworkDriver {
         network_id: &str,
         endpoint_id: &str,
     ) -> Result<(), DriverError> {
-        call!(
-            self,
+        driver_call!(
+            self.wnet_driver_network_driver,
             "revoke-external-connectivity",
             call_revoke_external_connectivity(network_id, endpoint_id)
         )
