@@ -26,6 +26,20 @@ impl Chunk {
             ones: 0,
         }
     }
+
+    /// The offset in the chunk of its first clear bit at or after word `w0`, bit `b0`.
+    fn first_clear_from(&self, w0: usize, b0: u32) -> Option<u128> {
+        if u128::from(self.ones) == CHUNK_BITS {
+            return None;
+        }
+        (w0..WORDS).find_map(|w| {
+            let mut free = !self.words[w];
+            if w == w0 {
+                free &= u64::MAX << b0;
+            }
+            (free != 0).then(|| (w as u128) * 64 + u128::from(free.trailing_zeros()))
+        })
+    }
 }
 
 /// Ordinals `0..=last` with a bit each.
@@ -91,12 +105,31 @@ impl Bitmap {
         }
         chunk.words[w] |= 1 << b;
         chunk.ones += 1;
-        // Move past the run of set ordinals at `low`: amortised O(1), as `low` only
-        // goes back when an ordinal below it is cleared.
-        while self.low < self.last && self.is_set(self.low) {
-            self.low += 1;
+        if ordinal == self.low {
+            self.advance_low();
         }
         Some(c)
+    }
+
+    /// Moves `low` past the run of set ordinals it points at, a whole chunk at a time
+    /// where a chunk is full. Amortised O(1): `low` goes back only when an ordinal below
+    /// it is cleared.
+    fn advance_low(&mut self) {
+        while self.low < self.last {
+            let (c, w0, b0) = split(self.low);
+            let Some(chunk) = self.chunks.get(&c) else {
+                return;
+            };
+            let chunk_start = c * CHUNK_BITS;
+            if let Some(offset) = chunk.first_clear_from(w0, b0) {
+                self.low = (chunk_start + offset).min(self.last);
+                return;
+            }
+            match chunk_start.checked_add(CHUNK_BITS) {
+                Some(next) => self.low = next.min(self.last),
+                None => return,
+            }
+        }
     }
 
     /// Clears `ordinal`; returns its chunk index if it was set.
@@ -124,18 +157,9 @@ impl Bitmap {
             let Some(chunk) = self.chunks.get(&c) else {
                 return Some(o);
             };
-            if u128::from(chunk.ones) < CHUNK_BITS {
-                for w in w0..WORDS {
-                    let mut free = !chunk.words[w];
-                    if w == w0 {
-                        free &= u64::MAX << b0;
-                    }
-                    if free != 0 {
-                        let found =
-                            c * CHUNK_BITS + (w as u128) * 64 + u128::from(free.trailing_zeros());
-                        return (found <= hi).then_some(found);
-                    }
-                }
+            if let Some(offset) = chunk.first_clear_from(w0, b0) {
+                let found = c * CHUNK_BITS + offset;
+                return (found <= hi).then_some(found);
             }
             o = (c + 1).checked_mul(CHUNK_BITS)?;
         }
@@ -221,5 +245,29 @@ mod tests {
         }
         assert_eq!(b, c);
         assert!(!c.load_chunk(0, &[1, 2, 3]));
+    }
+
+    #[test]
+    fn first_clear_agrees_with_a_naive_scan_through_sets_and_clears() {
+        let last: u128 = 5000;
+        let mut b = Bitmap::new(last);
+        let mut naive = vec![false; 5001];
+        let mut x: u64 = 12345;
+        for step in 0..20_000 {
+            x = x
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            let o = u128::from(x >> 33) % 5001;
+            if step % 3 == 0 {
+                b.clear(o);
+                naive[o as usize] = false;
+            } else {
+                b.set(o);
+                naive[o as usize] = true;
+            }
+            let lo = u128::from(x >> 13) % 5001;
+            let want = (lo as usize..=5000).find(|&i| !naive[i]).map(|i| i as u128);
+            assert_eq!(b.first_clear(lo, last), want, "step {step}");
+        }
     }
 }

@@ -112,6 +112,8 @@ struct Pool {
     subnet: IpNet,
     /// `bits/<space>/<subnet>/`: the prefix of the pool's chunk keys, made once.
     chunk_prefix: String,
+    /// The key of the chunk written last: allocations come in runs within a chunk.
+    last_chunk_key: Option<(u128, String)>,
     /// Sub-pools handed out (`--ip-range`), each a pool id of its own.
     children: BTreeSet<IpNet>,
     /// The pool was not asked for as a whole (or was released): it goes when its last
@@ -128,6 +130,7 @@ impl Pool {
             space: space.to_owned(),
             subnet,
             chunk_prefix: chunk_prefix(space, subnet),
+            last_chunk_key: None,
             children: BTreeSet::new(),
             auto_release,
             serial_cursor: None,
@@ -178,15 +181,8 @@ fn chunk_prefix(space: &str, subnet: IpNet) -> String {
     format!("bits/{space}/{subnet}/")
 }
 
-fn chunk_key(pool: &Pool, index: u128) -> String {
-    // By hand: `format!` costs more than the rest of an allocation in WASM.
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut key = String::with_capacity(pool.chunk_prefix.len() + 32);
-    key.push_str(&pool.chunk_prefix);
-    for shift in (0..32).rev() {
-        key.push(char::from(HEX[(index >> (shift * 4)) as usize & 0xf]));
-    }
-    key
+fn chunk_key(prefix: &str, index: u128) -> String {
+    format!("{prefix}{index:032x}")
 }
 
 /// Every pool of every address space.
@@ -196,6 +192,8 @@ pub struct State {
     /// Pool ids already parsed: every address request names one, and parsing two
     /// prefixes from text would cost more than the allocation itself.
     parsed_ids: std::collections::HashMap<String, (String, Option<IpNet>)>,
+    /// The last pool id looked up, with its parse.
+    last_id: Option<(String, String, Option<IpNet>)>,
 }
 
 impl State {
@@ -231,6 +229,7 @@ impl State {
         Ok(State {
             pools,
             parsed_ids: Default::default(),
+            last_id: None,
         })
     }
 
@@ -238,15 +237,22 @@ impl State {
         kv::set_json(&meta_key(&pool.space, pool.subnet), &pool.meta())
     }
 
-    fn save_chunk(pool: &Pool, index: u128) -> Result<()> {
-        let key = chunk_key(pool, index);
+    fn save_chunk(pool: &mut Pool, index: u128) -> Result<()> {
+        if pool
+            .last_chunk_key
+            .as_ref()
+            .is_none_or(|(i, _)| *i != index)
+        {
+            pool.last_chunk_key = Some((index, chunk_key(&pool.chunk_prefix, index)));
+        }
+        let key = pool.last_chunk_key.as_ref().map_or("", |(_, k)| k.as_str());
         match pool.bits.chunk_bytes(index) {
-            Some(bytes) => kv::set(&key, &bytes),
-            None => kv::delete(&key).map(drop),
+            Some(bytes) => kv::set(key, &bytes),
+            None => kv::delete(key).map(drop),
         }
     }
 
-    fn save_new(pool: &Pool) -> Result<()> {
+    fn save_new(pool: &mut Pool) -> Result<()> {
         Self::save_meta(pool)?;
         let mut chunks: Vec<u128> = pool.reserved().iter().map(|o| o / CHUNK_BITS).collect();
         chunks.dedup();
@@ -347,8 +353,8 @@ impl State {
                 ));
             }
             let subnet = self.dynamic(space, r.v6, size, &r.exclude)?;
-            let pool = Pool::new(space, subnet, false);
-            Self::save_new(&pool)?;
+            let mut pool = Pool::new(space, subnet, false);
+            Self::save_new(&mut pool)?;
             self.pools.insert(pool_id(space, subnet, None), pool);
             return Ok(allocated(space, subnet, None));
         }
@@ -379,8 +385,8 @@ impl State {
                 if let Some(e) = overlap(self) {
                     return Err(e);
                 }
-                let pool = Pool::new(space, subnet, false);
-                Self::save_new(&pool)?;
+                let mut pool = Pool::new(space, subnet, false);
+                Self::save_new(&mut pool)?;
                 self.pools.insert(pool_id(space, subnet, None), pool);
                 Ok(allocated(space, subnet, None))
             }
@@ -405,7 +411,7 @@ impl State {
                         }
                         let mut pool = Pool::new(space, subnet, true);
                         pool.children.insert(range);
-                        Self::save_new(&pool)?;
+                        Self::save_new(&mut pool)?;
                         self.pools.insert(pool_id(space, subnet, None), pool);
                     }
                 }
@@ -438,12 +444,22 @@ impl State {
     }
 
     fn pool_mut(&mut self, id: &str) -> Result<(&mut Pool, Option<IpNet>)> {
-        if !self.parsed_ids.contains_key(id) {
-            let (space, subnet, range) = parse_pool_id(id)?;
-            self.parsed_ids
-                .insert(id.to_owned(), (pool_id(&space, subnet, None), range));
+        // Requests come in runs on one pool: the last id is checked before the map.
+        if self.last_id.as_ref().is_none_or(|(last, _, _)| last != id) {
+            let (base, range) = match self.parsed_ids.get(id) {
+                Some(parsed) => parsed.clone(),
+                None => {
+                    let (space, subnet, range) = parse_pool_id(id)?;
+                    let parsed = (pool_id(&space, subnet, None), range);
+                    self.parsed_ids.insert(id.to_owned(), parsed.clone());
+                    parsed
+                }
+            };
+            self.last_id = Some((id.to_owned(), base, range));
         }
-        let (base, range) = &self.parsed_ids[id];
+        let Some((_, base, range)) = &self.last_id else {
+            return Err(Error::internal("pool id cache"));
+        };
         let pool = self
             .pools
             .get_mut(base)

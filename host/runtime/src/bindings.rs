@@ -1,6 +1,10 @@
 //! The host side of the contract: one `bindgen!` per world. The IPAM world reuses the
 //! network world's interfaces, so `types`, `log` and `kv` each have one host
 //! implementation serving both kinds of driver.
+//!
+//! Exports are async (calls run on a fiber, so a deadline can interrupt them and a
+//! host capability may await). Imports are sync unless listed: `log` and `kv` never
+//! wait, and a sync host function costs less per call than an async one.
 #![allow(missing_docs, unused_qualifications, clippy::all)]
 
 /// World `wnet:driver/network`.
@@ -8,7 +12,6 @@ pub mod network {
     wasmtime::component::bindgen!({
         path: "../../wit",
         world: "network",
-        imports: { default: async },
         exports: { default: async },
     });
 }
@@ -18,7 +21,6 @@ pub mod ipam {
     wasmtime::component::bindgen!({
         path: "../../wit",
         world: "ipam",
-        imports: { default: async },
         exports: { default: async },
         with: {
             "wnet:driver/types": super::network::wnet::driver::types,

@@ -28,7 +28,7 @@ impl HostState {
 }
 
 impl Host for HostState {
-    async fn get(&mut self, key: String) -> Result<Option<Vec<u8>>, Error> {
+    fn get(&mut self, key: String) -> Result<Option<Vec<u8>>, Error> {
         check_key(&key)?;
         self.ctx
             .store
@@ -36,7 +36,7 @@ impl Host for HostState {
             .map_err(|e| self.store_error(e))
     }
 
-    async fn set(&mut self, key: String, value: Vec<u8>) -> Result<(), Error> {
+    fn set(&mut self, key: String, value: Vec<u8>) -> Result<(), Error> {
         check_key(&key)?;
         if value.len() > MAX_VALUE {
             return Err(Error::InvalidParameter(format!(
@@ -50,7 +50,7 @@ impl Host for HostState {
             .map_err(|e| self.store_error(e))
     }
 
-    async fn delete(&mut self, key: String) -> Result<bool, Error> {
+    fn delete(&mut self, key: String) -> Result<bool, Error> {
         check_key(&key)?;
         self.ctx
             .store
@@ -58,7 +58,7 @@ impl Host for HostState {
             .map_err(|e| self.store_error(e))
     }
 
-    async fn list(&mut self, prefix: String) -> Result<Vec<(String, Vec<u8>)>, Error> {
+    fn list(&mut self, prefix: String) -> Result<Vec<(String, Vec<u8>)>, Error> {
         if prefix.len() > MAX_KEY {
             return Err(Error::InvalidParameter(format!(
                 "kv prefix of {} bytes: at most {MAX_KEY}",

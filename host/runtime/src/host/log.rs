@@ -20,7 +20,7 @@ fn cut(s: &str, max: usize) -> &str {
 }
 
 impl Host for HostState {
-    async fn log(&mut self, level: Level, message: String, fields: Vec<(String, String)>) {
+    fn log(&mut self, level: Level, message: String, fields: Vec<(String, String)>) {
         let driver = &*self.ctx.name;
         let message = cut(&message, MAX_MESSAGE);
         let fields: Vec<String> = fields
