@@ -16,7 +16,7 @@ use crate::bindings;
 use crate::check::{self, CONTRACT_VERSION, ComponentReport};
 use crate::error::LoadError;
 use crate::host::HostState;
-use crate::instance::{Instance, Limits};
+use crate::instance::{Instance, Limits, World};
 use crate::ipam::WasmIpamDriver;
 use crate::manifest::{DriverKind, Manifest};
 use crate::network::WasmNetworkDriver;
@@ -266,29 +266,27 @@ impl Runtime {
         let driver = match manifest.kind {
             DriverKind::Network => {
                 let pre = bindings::network::NetworkPre::new(pre).map_err(contract)?;
-                let inst = Instance::new(
-                    self.inner.engine.clone(),
-                    pre,
-                    limits,
-                    &manifest,
-                    self.inner.config.store.clone(),
-                );
+                let inst = self.instance(pre, limits, &manifest);
                 LoadedDriver::Network(Arc::new(WasmNetworkDriver::start(inst, manifest).await?))
             }
             DriverKind::Ipam => {
                 let pre = bindings::ipam::IpamPre::new(pre).map_err(contract)?;
-                let inst = Instance::new(
-                    self.inner.engine.clone(),
-                    pre,
-                    limits,
-                    &manifest,
-                    self.inner.config.store.clone(),
-                );
+                let inst = self.instance(pre, limits, &manifest);
                 LoadedDriver::Ipam(Arc::new(WasmIpamDriver::start(inst, manifest).await?))
             }
         };
         tracing::info!(driver = %driver.manifest().name, kind = %driver.manifest().kind, "driver loaded");
         Ok(driver)
+    }
+
+    fn instance<W: World>(&self, pre: W::Pre, limits: Limits, manifest: &Manifest) -> Instance<W> {
+        Instance::new(
+            self.inner.engine.clone(),
+            pre,
+            limits,
+            manifest,
+            self.inner.config.store.clone(),
+        )
     }
 
     /// Loads a driver from `NAME.wasm` and the `NAME.toml` beside it (or `manifest`).
