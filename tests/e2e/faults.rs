@@ -127,3 +127,22 @@ async fn a_fault_while_creating_a_network_rolls_it_back() {
         host.kv_keys("default")
     );
 }
+
+#[tokio::test]
+async fn wasi_lends_no_environment_arguments_files_or_sockets() {
+    let host = Host::new().await;
+    host.load(FIXTURE_HOSTILE).await;
+    let opts = NetworkOptions {
+        options: hostile("create-network", "snoop"),
+        ..NetworkOptions::default()
+    };
+    let err = host
+        .controller
+        .new_network("hostile", "snoop", opts)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("env=0 args=0 fs=false tcp=false"),
+        "{err}"
+    );
+}

@@ -261,3 +261,109 @@ async fn the_null_ipam_gives_no_addresses() {
     ep.delete(false).await.unwrap();
     net.delete().await.unwrap();
 }
+
+#[tokio::test]
+async fn global_space_and_point_to_point_prefixes() {
+    let host = Host::new().await;
+    let c = &host.controller;
+    let global = NetworkOptions {
+        address_space: Some("GlobalDefault".into()),
+        ..NetworkOptions::default()
+    };
+    let net = c.new_network("null", "global", global).await.unwrap();
+    assert_eq!(net.info().unwrap().ipv4[0].pool.to_string(), "10.0.0.0/24");
+
+    // A /31 has no network or broadcast address: the gateway takes .0, the endpoint .1.
+    let p2p = c
+        .new_network(
+            "null",
+            "p2p",
+            NetworkOptions::default().with_subnet(subnet("10.50.0.0/31")),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        p2p.info().unwrap().ipv4[0].gateway.unwrap().to_string(),
+        "10.50.0.0/31"
+    );
+    assert_eq!(
+        v4(&p2p
+            .create_endpoint("e", EndpointOptions::default())
+            .await
+            .unwrap()),
+        "10.50.0.1/31"
+    );
+
+    // A /32 holds one address, which the gateway takes.
+    let host32 = c
+        .new_network(
+            "null",
+            "host32",
+            NetworkOptions::default().with_subnet(subnet("10.60.0.7/32")),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        host32.info().unwrap().ipv4[0].gateway.unwrap().to_string(),
+        "10.60.0.7/32"
+    );
+    let err = host32
+        .create_endpoint("e", EndpointOptions::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::PoolExhausted { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn a_slash_8_costs_no_memory_per_address() {
+    let host = Host::new().await;
+    let net = host
+        .controller
+        .new_network(
+            "null",
+            "huge",
+            NetworkOptions::default().with_subnet(subnet("10.0.0.0/8")),
+        )
+        .await
+        .unwrap();
+    for i in 0..100 {
+        net.create_endpoint(&format!("e{i}"), EndpointOptions::default())
+            .await
+            .unwrap();
+    }
+    // The pool's record and two small bitmap chunks (its first addresses and its
+    // broadcast address), not 2^24 bits.
+    let keys = host.kv_keys("default");
+    assert_eq!(keys.len(), 3, "{keys:?}");
+}
+
+#[tokio::test]
+async fn ipam_state_survives_a_restart_of_host_and_drivers() {
+    let first = Host::new().await;
+    let net = first
+        .controller
+        .new_network("null", "kept", NetworkOptions::default())
+        .await
+        .unwrap();
+    net.create_endpoint("a", EndpointOptions::default())
+        .await
+        .unwrap();
+    // A new runtime and controller over the same store: the drivers' instances and the
+    // controller's memory are new; the records and the drivers' kv are not.
+    let second = Host::with_store(first.store.clone()).await;
+    let net = second.controller.network("kept").unwrap();
+    let b = net
+        .create_endpoint("b", EndpointOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(v4(&b), "172.17.0.3/16", "no address handed out twice");
+    let other = second
+        .controller
+        .new_network("null", "next", NetworkOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        other.info().unwrap().ipv4[0].pool.to_string(),
+        "172.18.0.0/16"
+    );
+}

@@ -46,7 +46,11 @@ pub fn cache_dir() -> PathBuf {
 impl Host {
     /// A fresh controller and runtime with the built-in drivers.
     pub async fn new() -> Host {
-        let store = Arc::new(MemoryStore::new());
+        Host::with_store(Arc::new(MemoryStore::new())).await
+    }
+
+    /// A controller and runtime over an existing store: what a restart finds.
+    pub async fn with_store(store: Arc<MemoryStore>) -> Host {
         let runtime = Runtime::new(RuntimeConfig {
             cache_dir: Some(cache_dir()),
             store: store.clone(),
