@@ -1,0 +1,257 @@
+//! Network namespaces: created and bind-mounted under a directory (as `ip netns add`
+//! does), or adopted from an existing path, entered only by short-lived threads.
+
+use std::fs::File;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use nix::errno::Errno;
+use nix::mount::{MntFlags, MsFlags, mount, umount2};
+use nix::sched::{CloneFlags, setns, unshare};
+
+use crate::{NetlinkError, Result};
+
+/// A network namespace, held open. Cheap to clone; equal when it is the same kernel
+/// namespace.
+#[derive(Clone)]
+pub struct Namespace(Arc<Inner>);
+
+struct Inner {
+    file: File,
+    path: PathBuf,
+    /// wnet created it (and may remove it); adopted ones are never removed.
+    owned: bool,
+    inode: u64,
+}
+
+impl std::fmt::Debug for Namespace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Namespace({}, net:[{}])",
+            self.0.path.display(),
+            self.0.inode
+        )
+    }
+}
+
+impl PartialEq for Namespace {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.inode == other.0.inode
+    }
+}
+
+impl Eq for Namespace {}
+
+fn ns_error(path: &Path, reason: impl std::fmt::Display) -> NetlinkError {
+    NetlinkError::Namespace {
+        path: path.display().to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+impl Namespace {
+    /// The namespace of the calling thread.
+    pub fn current() -> Result<Self> {
+        Self::open(Path::new("/proc/thread-self/ns/net"), false)
+    }
+
+    /// Adopts an existing namespace: `/proc/PID/ns/net`, `/run/netns/NAME`, a bind
+    /// mount. Adopted namespaces are never removed by wnet.
+    pub fn adopt(path: &Path) -> Result<Self> {
+        Self::open_checked(path)
+    }
+
+    fn open(path: &Path, owned: bool) -> Result<Self> {
+        let file = File::open(path).map_err(|e| ns_error(path, e))?;
+        let inode = file.metadata().map_err(|e| ns_error(path, e))?.ino();
+        Ok(Namespace(Arc::new(Inner {
+            file,
+            path: path.to_owned(),
+            owned,
+            inode,
+        })))
+    }
+
+    /// Opens `path` and checks that it is a network namespace: a file of the nsfs
+    /// filesystem that `setns` accepts as one (tried on a throwaway thread).
+    fn open_checked(path: &Path) -> Result<Self> {
+        let ns = Self::open(path, false)?;
+        let fs = nix::sys::statfs::fstatfs(&ns.0.file).map_err(|e| ns_error(path, e))?;
+        let is_nsfs = fs.filesystem_type() == nix::sys::statfs::NSFS_MAGIC;
+        let is_net = is_nsfs && {
+            let file = ns.0.file.try_clone().map_err(|e| ns_error(path, e))?;
+            std::thread::spawn(move || setns(&file, CloneFlags::CLONE_NEWNET).is_ok())
+                .join()
+                .unwrap_or(false)
+        };
+        if !is_net {
+            return Err(ns_error(path, "not a network namespace"));
+        }
+        Ok(ns)
+    }
+
+    /// Creates a namespace bind-mounted at `dir/name`. `dir` is made a shared mount
+    /// point first, as `ip netns` does, so other mount namespaces see new entries.
+    pub fn create(dir: &Path, name: &str) -> Result<Self> {
+        if name.is_empty() || name == "." || name == ".." || name.contains('/') {
+            return Err(ns_error(
+                dir,
+                format!("`{name}` is not a valid namespace name"),
+            ));
+        }
+        std::fs::create_dir_all(dir).map_err(|e| ns_error(dir, e))?;
+        make_shared(dir)?;
+        let path = dir.join(name);
+        File::options()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::AlreadyExists => ns_error(&path, "already exists"),
+                _ => ns_error(&path, e),
+            })?;
+        let target = path.clone();
+        // Only this short-lived thread changes namespace; it exits right after.
+        let made = std::thread::spawn(move || -> std::result::Result<(), Errno> {
+            unshare(CloneFlags::CLONE_NEWNET)?;
+            mount(
+                Some("/proc/thread-self/ns/net"),
+                &target,
+                None::<&str>,
+                MsFlags::MS_BIND,
+                None::<&str>,
+            )
+        })
+        .join()
+        .map_err(|_| ns_error(&path, "the namespace thread panicked"))?;
+        if let Err(e) = made {
+            let _ = std::fs::remove_file(&path);
+            return Err(ns_error(&path, format!("cannot create: {e}")));
+        }
+        Self::open(&path, true).inspect_err(|_| {
+            let _ = umount2(&path, MntFlags::MNT_DETACH);
+            let _ = std::fs::remove_file(&path);
+        })
+    }
+
+    /// Removes a namespace wnet created: its bind mount and file. The kernel tears
+    /// down its links once nothing holds it. Adopted namespaces are left alone.
+    pub fn remove(&self) -> Result<()> {
+        if !self.0.owned {
+            return Ok(());
+        }
+        match umount2(&self.0.path, MntFlags::MNT_DETACH) {
+            Ok(()) | Err(Errno::EINVAL | Errno::ENOENT) => {}
+            Err(e) => return Err(ns_error(&self.0.path, format!("cannot unmount: {e}"))),
+        }
+        match std::fs::remove_file(&self.0.path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(ns_error(&self.0.path, e)),
+        }
+    }
+
+    /// The namespace's path.
+    pub fn path(&self) -> &Path {
+        &self.0.path
+    }
+
+    /// Whether wnet created it.
+    pub fn is_owned(&self) -> bool {
+        self.0.owned
+    }
+
+    /// The kernel's identity of the namespace (its nsfs inode).
+    pub fn inode(&self) -> u64 {
+        self.0.inode
+    }
+
+    /// The open namespace file, for `setns` or `IFLA_NET_NS_FD`.
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.0.file.as_fd()
+    }
+
+    /// Runs `f` on a short-lived thread inside the namespace and returns its result.
+    /// The thread never goes back to a pool, so no other work runs in the wrong
+    /// namespace.
+    pub fn run<R, F>(&self, f: F) -> Result<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        let file = self
+            .0
+            .file
+            .try_clone()
+            .map_err(|e| ns_error(&self.0.path, e))?;
+        let path = self.0.path.clone();
+        std::thread::spawn(move || -> Result<R> {
+            setns(&file, CloneFlags::CLONE_NEWNET)
+                .map_err(|e| ns_error(&path, format!("cannot enter: {e}")))?;
+            Ok(f())
+        })
+        .join()
+        .map_err(|_| ns_error(&self.0.path, "a thread inside the namespace panicked"))?
+    }
+}
+
+/// Makes `dir` a shared mount point (bind-mounting it on itself first if it is not a
+/// mount point), as `ip netns add` does with `/run/netns`.
+fn make_shared(dir: &Path) -> Result<()> {
+    let shared = MsFlags::MS_SHARED | MsFlags::MS_REC;
+    match mount(None::<&str>, dir, None::<&str>, shared, None::<&str>) {
+        Ok(()) => Ok(()),
+        Err(Errno::EINVAL) => {
+            mount(
+                Some(dir),
+                dir,
+                None::<&str>,
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                None::<&str>,
+            )
+            .map_err(|e| ns_error(dir, format!("cannot bind-mount: {e}")))?;
+            mount(None::<&str>, dir, None::<&str>, shared, None::<&str>)
+                .map_err(|e| ns_error(dir, format!("cannot make shared: {e}")))
+        }
+        Err(e) => Err(ns_error(dir, format!("cannot make shared: {e}"))),
+    }
+}
+
+/// Moves the calling process into new, private network and mount namespaces, with
+/// `/` made private and a fresh tmpfs on `/run`: from then on nothing it does to
+/// links, addresses, routes or namespace files reaches the machine. For test and
+/// benchmark processes; must be called before the process starts any thread.
+pub fn isolate_process() -> Result<()> {
+    let root = Path::new("/");
+    unshare(CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWNET).map_err(|e| {
+        ns_error(
+            root,
+            format!("cannot unshare (this needs root, and no other thread yet): {e}"),
+        )
+    })?;
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .map_err(|e| ns_error(root, format!("cannot make / private: {e}")))?;
+    mount(
+        Some("tmpfs"),
+        "/run",
+        Some("tmpfs"),
+        MsFlags::empty(),
+        None::<&str>,
+    )
+    .map_err(|e| {
+        ns_error(
+            Path::new("/run"),
+            format!("cannot mount a private tmpfs: {e}"),
+        )
+    })?;
+    Ok(())
+}

@@ -1,0 +1,412 @@
+//! [`Netlink`] over rtnetlink: one connection per namespace, opened inside it by a
+//! short-lived thread and kept while the namespace is in use.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd};
+use std::sync::{Mutex, PoisonError};
+
+use async_trait::async_trait;
+use futures::TryStreamExt;
+use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags, AddressMessage};
+use rtnetlink::packet_route::link::{
+    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+    MacVlanMode as RtMacvlanMode,
+};
+use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute, RouteMessage, RouteScope};
+use rtnetlink::sys::{Socket, TokioSocket, protocols::NETLINK_ROUTE};
+use rtnetlink::{
+    Handle, LinkBridge, LinkMacVlan, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder,
+};
+use wnet_types::{IpNet, MacAddress};
+
+use crate::{
+    Address, Link, LinkChange, LinkKind, MacvlanMode, Namespace, Netlink, NetlinkError, NewLink,
+    Result, Route,
+};
+
+/// The kernel, through rtnetlink. Needs a tokio runtime (its connections run as tasks).
+#[derive(Default)]
+pub struct RtNetlink {
+    handles: Mutex<HashMap<u64, Handle>>,
+}
+
+impl RtNetlink {
+    /// No connection yet; each namespace gets one at its first use.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn handle(&self, ns: &Namespace) -> Result<Handle> {
+        let mut handles = self.handles.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(h) = handles.get(&ns.inode()) {
+            return Ok(h.clone());
+        }
+        // The socket is made inside the namespace and stays there after the thread exits.
+        let socket = ns
+            .run(|| Socket::new(NETLINK_ROUTE))?
+            .map_err(|e| NetlinkError::Other {
+                op: format!("open a netlink socket in {}", ns.path().display()),
+                reason: e.to_string(),
+            })?;
+        // SAFETY: the descriptor comes from `into_raw_fd` of a socket we own, so the
+        // new owner is its only owner.
+        #[expect(unsafe_code, reason = "netlink-sys offers only FromRawFd")]
+        let socket = unsafe { TokioSocket::from_raw_fd(socket.into_raw_fd()) };
+        let (connection, handle, _) = rtnetlink::from_socket(socket);
+        tokio::spawn(connection);
+        handles.insert(ns.inode(), handle.clone());
+        Ok(handle)
+    }
+}
+
+fn err(op: impl Into<String>) -> impl FnOnce(rtnetlink::Error) -> NetlinkError {
+    let op = op.into();
+    move |e| match e {
+        rtnetlink::Error::NetlinkError(m) => NetlinkError::kernel(op, -m.raw_code()),
+        other => NetlinkError::Other {
+            op,
+            reason: other.to_string(),
+        },
+    }
+}
+
+fn with_common<T>(mut b: LinkMessageBuilder<T>, link: &NewLink) -> LinkMessage {
+    if let Some(mtu) = link.mtu {
+        b = b.mtu(mtu);
+    }
+    if let Some(mac) = link.mac {
+        b = b.address(mac.octets().to_vec());
+    }
+    if let Some(master) = link.master {
+        b = b.controller(master);
+    }
+    if link.up {
+        b = b.up();
+    }
+    b.build()
+}
+
+fn parse_link(m: &LinkMessage) -> Option<Link> {
+    let mut link = Link {
+        index: m.header.index,
+        name: String::new(),
+        kind: None,
+        up: m.header.flags.contains(LinkFlags::Up),
+        master: None,
+        mtu: None,
+        mac: None,
+    };
+    for attr in &m.attributes {
+        match attr {
+            LinkAttribute::IfName(n) => link.name = n.clone(),
+            LinkAttribute::Mtu(mtu) => link.mtu = Some(*mtu),
+            LinkAttribute::Controller(c) => link.master = Some(*c),
+            LinkAttribute::Address(a) if a.len() == 6 => {
+                link.mac = Some(MacAddress([a[0], a[1], a[2], a[3], a[4], a[5]]));
+            }
+            LinkAttribute::LinkInfo(infos) => {
+                for i in infos {
+                    if let LinkInfo::Kind(k) = i {
+                        link.kind = Some(k.to_string());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    (!link.name.is_empty()).then_some(link)
+}
+
+fn route_message(route: &Route) -> Result<RouteMessage> {
+    let bad = |e: String| NetlinkError::Other {
+        op: format!("route to {}", route.destination),
+        reason: e,
+    };
+    let mut b = RouteMessageBuilder::<IpAddr>::new()
+        .destination_prefix(route.destination.addr(), route.destination.prefix_len())
+        .map_err(|e| bad(e.to_string()))?;
+    if let Some(gw) = route.gateway {
+        b = b.gateway(gw).map_err(|e| bad(e.to_string()))?;
+    } else {
+        // No next hop: a route to a directly connected destination.
+        b = b.scope(RouteScope::Link);
+    }
+    if let Some(oif) = route.oif {
+        b = b.output_interface(oif);
+    }
+    Ok(b.table_id(route.table).build())
+}
+
+fn parse_route(m: &RouteMessage) -> Option<Route> {
+    let mut table = u32::from(m.header.table);
+    let (mut dst, mut gateway, mut oif) = (None, None, None);
+    for attr in &m.attributes {
+        match attr {
+            RouteAttribute::Destination(a) => dst = addr(a),
+            RouteAttribute::Gateway(a) => gateway = addr(a),
+            RouteAttribute::Oif(i) => oif = Some(*i),
+            RouteAttribute::Table(t) => table = *t,
+            _ => {}
+        }
+    }
+    let dst = match dst {
+        Some(d) => d,
+        None if m.header.address_family == rtnetlink::packet_route::AddressFamily::Inet6 => {
+            IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+        }
+        None => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+    };
+    Some(Route {
+        destination: IpNet::new(dst, m.header.destination_prefix_length).ok()?,
+        gateway,
+        oif,
+        table,
+    })
+}
+
+fn addr(a: &RouteAddress) -> Option<IpAddr> {
+    match a {
+        RouteAddress::Inet(v4) => Some(IpAddr::V4(*v4)),
+        RouteAddress::Inet6(v6) => Some(IpAddr::V6(*v6)),
+        _ => None,
+    }
+}
+
+fn parse_address(m: &AddressMessage) -> Option<Address> {
+    let ip = m.attributes.iter().find_map(|a| match a {
+        AddressAttribute::Address(ip) => Some(*ip),
+        _ => None,
+    })?;
+    Some(Address {
+        index: m.header.index,
+        address: IpNet::new(ip, m.header.prefix_len).ok()?,
+    })
+}
+
+#[async_trait]
+impl Netlink for RtNetlink {
+    async fn link_add(&self, ns: &Namespace, link: NewLink) -> Result<u32> {
+        let h = self.handle(ns)?;
+        let message = match &link.kind {
+            LinkKind::Bridge => with_common(LinkBridge::new(&link.name), &link),
+            LinkKind::Veth {
+                peer_name,
+                peer_ns,
+                peer_mac,
+            } => {
+                let mut peer = LinkUnspec::new_with_name(peer_name);
+                if let Some(peer_ns) = peer_ns {
+                    peer = peer.setns_by_fd(peer_ns.fd().as_raw_fd());
+                }
+                if let Some(mac) = peer_mac {
+                    peer = peer.address(mac.octets().to_vec());
+                }
+                if let Some(mtu) = link.mtu {
+                    peer = peer.mtu(mtu);
+                }
+                let b = LinkMessageBuilder::<LinkVeth>::new_with_info_kind(InfoKind::Veth)
+                    .name(link.name.clone())
+                    .set_info_data(InfoData::Veth(InfoVeth::Peer(peer.build())));
+                with_common(b, &link)
+            }
+            LinkKind::Macvlan { parent, mode } => {
+                let mode = match mode {
+                    MacvlanMode::Bridge => RtMacvlanMode::Bridge,
+                    MacvlanMode::Private => RtMacvlanMode::Private,
+                    MacvlanMode::Vepa => RtMacvlanMode::Vepa,
+                    MacvlanMode::Passthru => RtMacvlanMode::Passthrough,
+                };
+                with_common(LinkMacVlan::new(&link.name, *parent, mode), &link)
+            }
+        };
+        let op = format!("create link {} in {}", link.name, ns.path().display());
+        h.link()
+            .add(message)
+            .execute()
+            .await
+            .map_err(err(op.clone()))?;
+        match self.link_by_name(ns, &link.name).await? {
+            Some(l) => Ok(l.index),
+            None => Err(NetlinkError::NotFound(format!(
+                "{op}: created but not found"
+            ))),
+        }
+    }
+
+    async fn link_del(&self, ns: &Namespace, index: u32) -> Result<()> {
+        let h = self.handle(ns)?;
+        h.link().del(index).execute().await.map_err(err(format!(
+            "delete link {index} in {}",
+            ns.path().display()
+        )))
+    }
+
+    async fn link_set(&self, ns: &Namespace, index: u32, change: LinkChange) -> Result<()> {
+        let h = self.handle(ns)?;
+        let mut b = LinkUnspec::new_with_index(index);
+        if let Some(target) = &change.netns {
+            b = b.setns_by_fd(target.fd().as_raw_fd());
+        }
+        if let Some(mac) = change.mac {
+            b = b.address(mac.octets().to_vec());
+        }
+        if let Some(mtu) = change.mtu {
+            b = b.mtu(mtu);
+        }
+        if let Some(name) = &change.name {
+            b = b.name(name.clone());
+        }
+        match change.master {
+            Some(Some(m)) => b = b.controller(m),
+            Some(None) => b = b.nocontroller(),
+            None => {}
+        }
+        match change.up {
+            Some(true) => b = b.up(),
+            Some(false) => b = b.down(),
+            None => {}
+        }
+        h.link().set(b.build()).execute().await.map_err(err(format!(
+            "change link {index} in {}",
+            ns.path().display()
+        )))
+    }
+
+    async fn links(&self, ns: &Namespace) -> Result<Vec<Link>> {
+        let h = self.handle(ns)?;
+        let messages: Vec<LinkMessage> = h
+            .link()
+            .get()
+            .execute()
+            .try_collect()
+            .await
+            .map_err(err(format!("list links in {}", ns.path().display())))?;
+        Ok(messages.iter().filter_map(parse_link).collect())
+    }
+
+    async fn link_by_name(&self, ns: &Namespace, name: &str) -> Result<Option<Link>> {
+        let h = self.handle(ns)?;
+        match h
+            .link()
+            .get()
+            .match_name(name.to_owned())
+            .execute()
+            .try_next()
+            .await
+        {
+            Ok(m) => Ok(m.as_ref().and_then(parse_link)),
+            Err(rtnetlink::Error::NetlinkError(m)) if -m.raw_code() == libc::ENODEV => Ok(None),
+            Err(e) => Err(err(format!("find link {name} in {}", ns.path().display()))(
+                e,
+            )),
+        }
+    }
+
+    async fn addr_add(&self, ns: &Namespace, index: u32, address: IpNet) -> Result<()> {
+        let h = self.handle(ns)?;
+        let mut req = h.address().add(index, address.addr(), address.prefix_len());
+        if address.addr().is_ipv6() {
+            // Without it the address stays tentative for a second or two (DAD).
+            req.message_mut()
+                .attributes
+                .push(AddressAttribute::Flags(AddressFlags::Nodad));
+        }
+        req.execute().await.map_err(err(format!(
+            "add address {address} to link {index} in {}",
+            ns.path().display()
+        )))
+    }
+
+    async fn addr_del(&self, ns: &Namespace, index: u32, address: IpNet) -> Result<()> {
+        let h = self.handle(ns)?;
+        let op = format!(
+            "delete address {address} from link {index} in {}",
+            ns.path().display()
+        );
+        let messages: Vec<AddressMessage> = h
+            .address()
+            .get()
+            .set_link_index_filter(index)
+            .execute()
+            .try_collect()
+            .await
+            .map_err(err(op.clone()))?;
+        let Some(m) = messages
+            .into_iter()
+            .find(|m| parse_address(m).is_some_and(|a| a.address == address && a.index == index))
+        else {
+            return Err(NetlinkError::NotFound(format!("{op}: no such address")));
+        };
+        h.address().del(m).execute().await.map_err(err(op))
+    }
+
+    async fn addrs(&self, ns: &Namespace) -> Result<Vec<Address>> {
+        let h = self.handle(ns)?;
+        let messages: Vec<AddressMessage> = h
+            .address()
+            .get()
+            .execute()
+            .try_collect()
+            .await
+            .map_err(err(format!("list addresses in {}", ns.path().display())))?;
+        Ok(messages.iter().filter_map(parse_address).collect())
+    }
+
+    async fn route_add(&self, ns: &Namespace, route: Route) -> Result<()> {
+        let h = self.handle(ns)?;
+        h.route()
+            .add(route_message(&route)?)
+            .execute()
+            .await
+            .map_err(err(format!(
+                "add route to {} in {}",
+                route.destination,
+                ns.path().display()
+            )))
+    }
+
+    async fn route_del(&self, ns: &Namespace, route: Route) -> Result<()> {
+        let h = self.handle(ns)?;
+        h.route()
+            .del(route_message(&route)?)
+            .execute()
+            .await
+            .map_err(err(format!(
+                "delete route to {} in {}",
+                route.destination,
+                ns.path().display()
+            )))
+    }
+
+    async fn routes(&self, ns: &Namespace) -> Result<Vec<Route>> {
+        let h = self.handle(ns)?;
+        let mut out = Vec::new();
+        for query in [
+            RouteMessageBuilder::<Ipv4Addr>::new().build(),
+            RouteMessageBuilder::<Ipv6Addr>::new().build(),
+        ] {
+            let messages: Vec<RouteMessage> = h
+                .route()
+                .get(query)
+                .execute()
+                .try_collect()
+                .await
+                .map_err(err(format!("list routes in {}", ns.path().display())))?;
+            out.extend(
+                messages
+                    .iter()
+                    .filter_map(parse_route)
+                    .filter(|r| r.table == crate::MAIN_TABLE),
+            );
+        }
+        Ok(out)
+    }
+
+    fn forget(&self, ns: &Namespace) {
+        self.handles
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&ns.inode());
+    }
+}

@@ -1,0 +1,399 @@
+//! The real kernel, inside network and mount namespaces this process makes for itself
+//! (needs root): namespaces, bridge and veth with the peer created in a sandbox,
+//! addresses, routes, macvlan, moves, sysctl, errors, and TCP between sandboxes.
+//!
+//! A plain `main` (no libtest harness) because the process must leave the machine's
+//! namespaces before any thread exists.
+#![allow(
+    clippy::unwrap_used,
+    clippy::print_stdout,
+    clippy::print_stderr,
+    missing_docs,
+    reason = "a test binary"
+)]
+
+use std::future::Future;
+use std::io::{Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::pin::Pin;
+use std::time::Duration;
+
+use wnet_netlink::{
+    LinkChange, LinkKind, MacvlanMode, Namespace, Netlink, NewLink, Route, RtNetlink, sysctl,
+};
+use wnet_types::{IpNet, MacAddress};
+
+const DIR: &str = "/run/wnet-test/netns";
+
+type Test = fn() -> Pin<Box<dyn Future<Output = ()>>>;
+
+fn net(s: &str) -> IpNet {
+    s.parse().unwrap()
+}
+
+fn ns(name: &str) -> Namespace {
+    Namespace::create(Path::new(DIR), name).unwrap()
+}
+
+/// Brings up a sandbox's end of a veth: created in place as `tmp`, renamed `eth0`,
+/// addressed, up, with `lo` up and a default route.
+async fn configure_sandbox(nl: &RtNetlink, sb: &Namespace, tmp: &str, addr: &str, gw: &str) {
+    let peer = nl.link_by_name(sb, tmp).await.unwrap().unwrap();
+    let change = LinkChange {
+        name: Some("eth0".into()),
+        ..LinkChange::default()
+    };
+    nl.link_set(sb, peer.index, change).await.unwrap();
+    nl.addr_add(sb, peer.index, net(addr)).await.unwrap();
+    for index in [peer.index, 1] {
+        let up = LinkChange {
+            up: Some(true),
+            ..LinkChange::default()
+        };
+        nl.link_set(sb, index, up).await.unwrap();
+    }
+    let mut default = Route::new(net("0.0.0.0/0"));
+    default.gateway = Some(gw.parse().unwrap());
+    nl.route_add(sb, default).await.unwrap();
+}
+
+/// A bridge `br0` with 10.89.0.1/24 in `host`, and `n` sandboxes attached to it.
+async fn bridge_with_sandboxes(
+    nl: &RtNetlink,
+    host: &Namespace,
+    prefix: &str,
+    n: usize,
+) -> Vec<Namespace> {
+    let mut bridge = NewLink::new("br0", LinkKind::Bridge);
+    bridge.up = true;
+    let br = nl.link_add(host, bridge).await.unwrap();
+    nl.addr_add(host, br, net("10.89.0.1/24")).await.unwrap();
+    let mut sandboxes = Vec::new();
+    for i in 0..n {
+        let sb = ns(&format!("{prefix}-sb{i}"));
+        let mut veth = NewLink::new(
+            format!("veth{prefix}{i}"),
+            LinkKind::Veth {
+                peer_name: "tmp0".into(),
+                peer_ns: Some(sb.clone()),
+                peer_mac: Some(MacAddress([0x02, 0x42, 10, 89, 0, 2 + i as u8])),
+            },
+        );
+        veth.master = Some(br);
+        veth.up = true;
+        nl.link_add(host, veth).await.unwrap();
+        configure_sandbox(
+            nl,
+            &sb,
+            "tmp0",
+            &format!("10.89.0.{}/24", 2 + i),
+            "10.89.0.1",
+        )
+        .await;
+        sandboxes.push(sb);
+    }
+    sandboxes
+}
+
+/// Sends `ping` from `from` to a listener in `to` and expects `pong` back.
+fn tcp_exchange(from: &Namespace, to: &Namespace, to_addr: &str) {
+    let addr: SocketAddr = format!("{to_addr}:7777").parse().unwrap();
+    let listener = to.run(move || TcpListener::bind(addr).unwrap()).unwrap();
+    let server = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 4];
+        s.read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, b"ping");
+        s.write_all(b"pong").unwrap();
+    });
+    let reply = from
+        .run(move || {
+            let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
+            s.write_all(b"ping").unwrap();
+            let mut buf = [0u8; 4];
+            s.read_exact(&mut buf).unwrap();
+            buf
+        })
+        .unwrap();
+    server.join().unwrap();
+    assert_eq!(&reply, b"pong");
+}
+
+fn namespaces() -> Pin<Box<dyn Future<Output = ()>>> {
+    Box::pin(async {
+        let a = ns("names-a");
+        assert!(a.is_owned());
+        assert!(Path::new(DIR).join("names-a").exists());
+        let err = Namespace::create(Path::new(DIR), "names-a").unwrap_err();
+        assert!(err.to_string().contains("already exists"), "{err}");
+        let err = Namespace::create(Path::new(DIR), "../escape").unwrap_err();
+        assert!(
+            err.to_string().contains("not a valid namespace name"),
+            "{err}"
+        );
+        // Adopting by path finds the same namespace, and is never removed by wnet.
+        let adopted = Namespace::adopt(&Path::new(DIR).join("names-a")).unwrap();
+        assert_eq!(adopted, a);
+        assert!(!adopted.is_owned());
+        adopted.remove().unwrap();
+        assert!(Path::new(DIR).join("names-a").exists());
+        let err = Namespace::adopt(Path::new("/etc/hostname")).unwrap_err();
+        assert!(err.to_string().contains("not a network namespace"), "{err}");
+        // A thread inside sees the namespace, the caller does not move.
+        let inside = a
+            .run(|| std::fs::read_link("/proc/thread-self/ns/net").unwrap())
+            .unwrap();
+        assert_eq!(inside.to_string_lossy(), format!("net:[{}]", a.inode()));
+        assert_ne!(Namespace::current().unwrap(), a);
+        a.remove().unwrap();
+        assert!(!Path::new(DIR).join("names-a").exists());
+    })
+}
+
+fn bridge_veth_in_place_and_traffic() -> Pin<Box<dyn Future<Output = ()>>> {
+    Box::pin(async {
+        let nl = RtNetlink::new();
+        let host = ns("traffic-host");
+        let sbs = bridge_with_sandboxes(&nl, &host, "t", 2).await;
+
+        // The sandbox side as configured.
+        let links = nl.links(&sbs[0]).await.unwrap();
+        let eth0 = links.iter().find(|l| l.name == "eth0").unwrap();
+        assert_eq!(eth0.kind.as_deref(), Some("veth"));
+        assert!(eth0.up);
+        assert_eq!(eth0.mac, Some(MacAddress([0x02, 0x42, 10, 89, 0, 2])));
+        let addrs = nl.addrs(&sbs[0]).await.unwrap();
+        assert!(
+            addrs
+                .iter()
+                .any(|a| a.index == eth0.index && a.address == net("10.89.0.2/24")),
+            "{addrs:?}"
+        );
+        let routes = nl.routes(&sbs[0]).await.unwrap();
+        assert!(
+            routes.iter().any(|r| r.destination == net("0.0.0.0/0")
+                && r.gateway == Some("10.89.0.1".parse::<IpAddr>().unwrap())),
+            "{routes:?}"
+        );
+        // The host side: both veth ends on the bridge.
+        let host_links = nl.links(&host).await.unwrap();
+        let br = host_links.iter().find(|l| l.name == "br0").unwrap();
+        assert_eq!(br.kind.as_deref(), Some("bridge"));
+        assert_eq!(
+            host_links
+                .iter()
+                .filter(|l| l.master == Some(br.index))
+                .count(),
+            2
+        );
+
+        tcp_exchange(&sbs[0], &sbs[1], "10.89.0.3");
+        tcp_exchange(&sbs[1], &sbs[0], "10.89.0.2");
+
+        // Removing a sandbox's namespace takes its veth with it.
+        for sb in &sbs {
+            nl.forget(sb);
+            sb.remove().unwrap();
+        }
+        drop(sbs);
+        let mut gone = false;
+        for _ in 0..100 {
+            let left = nl.links(&host).await.unwrap();
+            if !left.iter().any(|l| l.kind.as_deref() == Some("veth")) {
+                gone = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(gone, "the host ends went with the sandboxes");
+    })
+}
+
+fn ipv6_and_routes() -> Pin<Box<dyn Future<Output = ()>>> {
+    Box::pin(async {
+        let nl = RtNetlink::new();
+        let host = ns("v6-host");
+        let sbs = bridge_with_sandboxes(&nl, &host, "s", 2).await;
+        let br = nl.link_by_name(&host, "br0").await.unwrap().unwrap();
+        nl.addr_add(&host, br.index, net("fd00:89::1/64"))
+            .await
+            .unwrap();
+        for (i, sb) in sbs.iter().enumerate() {
+            let eth0 = nl.link_by_name(sb, "eth0").await.unwrap().unwrap();
+            nl.addr_add(sb, eth0.index, net(&format!("fd00:89::{}/64", i + 2)))
+                .await
+                .unwrap();
+            let mut r = Route::new(net("198.51.100.0/24"));
+            r.gateway = Some("10.89.0.1".parse().unwrap());
+            nl.route_add(sb, r).await.unwrap();
+            // The same route twice is refused, by errno.
+            assert_eq!(
+                nl.route_add(sb, r).await.unwrap_err().errno(),
+                Some(libc::EEXIST)
+            );
+            nl.route_del(sb, r).await.unwrap();
+            assert!(
+                !nl.routes(sb)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .any(|x| x.destination == r.destination)
+            );
+        }
+        tcp_exchange(&sbs[0], &sbs[1], "[fd00:89::3]");
+        let eth0 = nl.link_by_name(&sbs[0], "eth0").await.unwrap().unwrap();
+        nl.addr_del(&sbs[0], eth0.index, net("fd00:89::2/64"))
+            .await
+            .unwrap();
+        assert!(
+            !nl.addrs(&sbs[0])
+                .await
+                .unwrap()
+                .iter()
+                .any(|a| a.address == net("fd00:89::2/64"))
+        );
+    })
+}
+
+fn macvlan_moves_and_errors() -> Pin<Box<dyn Future<Output = ()>>> {
+    Box::pin(async {
+        let nl = RtNetlink::new();
+        let host = ns("mv-host");
+        // A veth pair stands in for a physical parent.
+        let mut parent = NewLink::new(
+            "parent0",
+            LinkKind::Veth {
+                peer_name: "parent0-peer".into(),
+                peer_ns: None,
+                peer_mac: None,
+            },
+        );
+        parent.up = true;
+        let p = nl.link_add(&host, parent).await.unwrap();
+        // Both ends up, or the parent has no carrier and its macvlans stay down.
+        let peer = nl
+            .link_by_name(&host, "parent0-peer")
+            .await
+            .unwrap()
+            .unwrap();
+        let up = LinkChange {
+            up: Some(true),
+            ..LinkChange::default()
+        };
+        nl.link_set(&host, peer.index, up).await.unwrap();
+        let sbs = [ns("mv-a"), ns("mv-b")];
+        for (i, sb) in sbs.iter().enumerate() {
+            let name = format!("mv{i}");
+            let mv = NewLink::new(
+                &name,
+                LinkKind::Macvlan {
+                    parent: p,
+                    mode: MacvlanMode::Bridge,
+                },
+            );
+            let index = nl.link_add(&host, mv).await.unwrap();
+            // Moved into the sandbox (the slow path) and renamed in the same request.
+            let change = LinkChange {
+                netns: Some(sb.clone()),
+                name: Some("tmp0".into()),
+                ..LinkChange::default()
+            };
+            nl.link_set(&host, index, change).await.unwrap();
+            assert!(nl.link_by_name(&host, &name).await.unwrap().is_none());
+            configure_sandbox(
+                &nl,
+                sb,
+                "tmp0",
+                &format!("10.90.0.{}/24", 2 + i),
+                "10.90.0.1",
+            )
+            .await;
+            let eth0 = nl.link_by_name(sb, "eth0").await.unwrap().unwrap();
+            assert_eq!(eth0.kind.as_deref(), Some("macvlan"));
+        }
+        tcp_exchange(&sbs[0], &sbs[1], "10.90.0.3");
+
+        let dup = NewLink::new("parent0", LinkKind::Bridge);
+        let err = nl.link_add(&host, dup).await.unwrap_err();
+        assert_eq!(err.errno(), Some(libc::EEXIST), "{err}");
+        assert!(err.to_string().contains("parent0"), "names the link: {err}");
+        assert_eq!(
+            nl.link_del(&host, 999_999).await.unwrap_err().errno(),
+            Some(libc::ENODEV)
+        );
+        nl.link_del(&host, p).await.unwrap();
+        assert!(
+            nl.link_by_name(&host, "parent0-peer")
+                .await
+                .unwrap()
+                .is_none(),
+            "both ends go"
+        );
+    })
+}
+
+fn sysctl_is_scoped_to_its_namespace_and_allow_list() -> Pin<Box<dyn Future<Output = ()>>> {
+    Box::pin(async {
+        let host = ns("sysctl-host");
+        let sb = ns("sysctl-sb");
+        sysctl::set(&sb, "net.ipv4.ip_forward", "1").unwrap();
+        assert_eq!(sysctl::get(&sb, "net.ipv4.ip_forward").unwrap(), "1");
+        assert_eq!(sysctl::get(&host, "net.ipv4.ip_forward").unwrap(), "0");
+        sysctl::set(&sb, "net.ipv4.conf.lo.rp_filter", "2").unwrap();
+        assert_eq!(sysctl::get(&sb, "net.ipv4.conf.lo.rp_filter").unwrap(), "2");
+        let err = sysctl::set(&sb, "kernel.core_pattern", "|/evil").unwrap_err();
+        assert!(err.to_string().contains("not an allowed key"), "{err}");
+    })
+}
+
+fn main() {
+    if let Err(e) = wnet_netlink::isolate_process() {
+        eprintln!("kernel tests: {e}");
+        std::process::exit(1);
+    }
+    let tests: [(&str, Test); 5] = [
+        ("namespaces", namespaces),
+        (
+            "bridge_veth_in_place_and_traffic",
+            bridge_veth_in_place_and_traffic,
+        ),
+        ("ipv6_and_routes", ipv6_and_routes),
+        ("macvlan_moves_and_errors", macvlan_moves_and_errors),
+        (
+            "sysctl_is_scoped_to_its_namespace_and_allow_list",
+            sysctl_is_scoped_to_its_namespace_and_allow_list,
+        ),
+    ];
+    let filter: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut failed = Vec::new();
+    let mut ran = 0;
+    for (name, test) in tests {
+        if !filter.is_empty() && !filter.iter().any(|f| name.contains(f.as_str())) {
+            continue;
+        }
+        ran += 1;
+        let ok =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rt.block_on(test()))).is_ok();
+        println!("test {name} ... {}", if ok { "ok" } else { "FAILED" });
+        if !ok {
+            failed.push(name);
+        }
+    }
+    println!(
+        "\ntest result: {}. {} passed; {} failed",
+        if failed.is_empty() { "ok" } else { "FAILED" },
+        ran - failed.len(),
+        failed.len()
+    );
+    if !failed.is_empty() {
+        std::process::exit(101);
+    }
+}
