@@ -1,6 +1,6 @@
 //! The default IPAM's rules, through the controller and the WASM component.
 
-use wnet_core::{EndpointOptions, Error, IpamConfig, NetworkOptions};
+use wnet_core::{Controller, EndpointOptions, Error, IpamConfig, Network, NetworkOptions};
 use wnet_tests::Host;
 use wnet_types::{Options, keys};
 
@@ -8,6 +8,17 @@ use crate::{ip, v4};
 
 fn subnet(s: &str) -> IpamConfig {
     IpamConfig::subnet(s.parse().unwrap())
+}
+
+/// A null-driver network on `s`, with the default IPAM.
+async fn on_subnet(c: &Controller, name: &str, s: &str) -> Network {
+    c.new_network(
+        "null",
+        name,
+        NetworkOptions::default().with_subnet(subnet(s)),
+    )
+    .await
+    .unwrap()
 }
 
 #[tokio::test]
@@ -88,13 +99,7 @@ async fn static_subnet_with_range_gateway_and_aux_addresses() {
 async fn overlapping_subnets_are_refused_both_ways() {
     let host = Host::new().await;
     let c = &host.controller;
-    c.new_network(
-        "null",
-        "wide",
-        NetworkOptions::default().with_subnet(subnet("10.20.0.0/16")),
-    )
-    .await
-    .unwrap();
+    on_subnet(c, "wide", "10.20.0.0/16").await;
     for (name, s) in [("narrow", "10.20.30.0/24"), ("wider", "10.0.0.0/8")] {
         let err = c
             .new_network(
@@ -121,15 +126,7 @@ async fn overlapping_subnets_are_refused_both_ways() {
 #[tokio::test]
 async fn network_and_broadcast_are_reserved_and_exhaustion_is_reported() {
     let host = Host::new().await;
-    let net = host
-        .controller
-        .new_network(
-            "null",
-            "tiny",
-            NetworkOptions::default().with_subnet(subnet("10.30.0.0/29")),
-        )
-        .await
-        .unwrap();
+    let net = on_subnet(&host.controller, "tiny", "10.30.0.0/29").await;
     assert_eq!(
         net.info().unwrap().ipv4[0].gateway.unwrap().to_string(),
         "10.30.0.1/29"
@@ -274,14 +271,7 @@ async fn global_space_and_point_to_point_prefixes() {
     assert_eq!(net.info().unwrap().ipv4[0].pool.to_string(), "10.0.0.0/24");
 
     // A /31 has no network or broadcast address: the gateway takes .0, the endpoint .1.
-    let p2p = c
-        .new_network(
-            "null",
-            "p2p",
-            NetworkOptions::default().with_subnet(subnet("10.50.0.0/31")),
-        )
-        .await
-        .unwrap();
+    let p2p = on_subnet(c, "p2p", "10.50.0.0/31").await;
     assert_eq!(
         p2p.info().unwrap().ipv4[0].gateway.unwrap().to_string(),
         "10.50.0.0/31"
@@ -295,14 +285,7 @@ async fn global_space_and_point_to_point_prefixes() {
     );
 
     // A /32 holds one address, which the gateway takes.
-    let host32 = c
-        .new_network(
-            "null",
-            "host32",
-            NetworkOptions::default().with_subnet(subnet("10.60.0.7/32")),
-        )
-        .await
-        .unwrap();
+    let host32 = on_subnet(c, "host32", "10.60.0.7/32").await;
     assert_eq!(
         host32.info().unwrap().ipv4[0].gateway.unwrap().to_string(),
         "10.60.0.7/32"
@@ -317,15 +300,7 @@ async fn global_space_and_point_to_point_prefixes() {
 #[tokio::test]
 async fn a_slash_8_costs_no_memory_per_address() {
     let host = Host::new().await;
-    let net = host
-        .controller
-        .new_network(
-            "null",
-            "huge",
-            NetworkOptions::default().with_subnet(subnet("10.0.0.0/8")),
-        )
-        .await
-        .unwrap();
+    let net = on_subnet(&host.controller, "huge", "10.0.0.0/8").await;
     for i in 0..100 {
         net.create_endpoint(&format!("e{i}"), EndpointOptions::default())
             .await
