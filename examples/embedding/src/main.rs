@@ -95,7 +95,9 @@ async fn main() -> anyhow::Result<()> {
         "joined   {} to {} (interface in sandbox: {})",
         ep.name(),
         join.sandbox_id,
-        join.interface.as_deref().unwrap_or("none, loopback only")
+        join.interface
+            .as_ref()
+            .map_or("none, loopback only", |i| i.dst_name.as_str())
     );
 
     ep.leave(&sandbox).await?;

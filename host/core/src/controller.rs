@@ -1,7 +1,6 @@
 //! The controller: drivers, records and the locks that keep operations consistent.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 
 use tokio::sync::OwnedMutexGuard;
@@ -9,6 +8,7 @@ use tokio::sync::OwnedMutexGuard;
 use crate::driver::{IpamDriver, NetworkDriver};
 use crate::error::Error;
 use crate::model::{EndpointRecord, NetworkRecord, SandboxRecord};
+use crate::osl::{RecordsOnly, SandboxOs};
 use crate::store::{self, MemoryStore, Store, StoreExt};
 
 /// How a controller is set up.
@@ -16,8 +16,9 @@ use crate::store::{self, MemoryStore, Store, StoreExt};
 pub struct Config {
     /// Where the records live. Default: in memory.
     pub store: Arc<dyn Store>,
-    /// The run directory; sandbox keys are `<run_dir>/netns/<id>`. Default `/run/wnet`.
-    pub run_dir: PathBuf,
+    /// What makes sandboxes' namespaces and configures interfaces in them. Default:
+    /// records only ([`crate::RecordsOnly`]).
+    pub os: Arc<dyn SandboxOs>,
     /// The IPAM driver of networks that name none. Default `default`.
     pub default_ipam_driver: String,
 }
@@ -26,7 +27,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             store: Arc::new(MemoryStore::new()),
-            run_dir: PathBuf::from("/run/wnet"),
+            os: Arc::new(RecordsOnly::default()),
             default_ipam_driver: "default".to_owned(),
         }
     }
@@ -35,7 +36,6 @@ impl Default for Config {
 impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Config")
-            .field("run_dir", &self.run_dir)
             .field("default_ipam_driver", &self.default_ipam_driver)
             .finish_non_exhaustive()
     }

@@ -13,6 +13,7 @@ use crate::error::Error;
 use crate::ids;
 use crate::ipam::Ipam;
 use crate::model::{EndpointRecord, JoinRecord, NetworkRecord, SandboxRecord};
+use crate::osl::Interface;
 use crate::rollback::Rollback;
 use crate::sandbox::Sandbox;
 
@@ -243,14 +244,6 @@ impl Endpoint {
                 .filter_map(|(_, eid)| state.endpoints.get(eid).cloned())
                 .collect()
         };
-        let interface = match &info.interface_name {
-            None => None,
-            Some(names) => Some(
-                sandbox_ifname(names.dst_name.as_deref(), &names.dst_prefix, &others).map_err(
-                    |reason| Error::InvalidConfig(format!("sandbox `{}`: {reason}", sb.id)),
-                )?,
-            ),
-        };
         let offers_gateway = !network.internal && !info.disable_gateway_service;
         let taken = |v6: bool| {
             others.iter().any(|o| {
@@ -259,10 +252,43 @@ impl Endpoint {
                     .is_some_and(|j| if v6 { j.ipv6_gateway } else { j.ipv4_gateway })
             })
         };
+        let ipv4_gateway = offers_gateway && info.gateway.is_some() && !taken(false);
+        let ipv6_gateway = offers_gateway && info.gateway_ipv6.is_some() && !taken(true);
+        let interface = match &info.interface_name {
+            None => None,
+            Some(names) => Some(Interface {
+                src_name: names.src_name.clone(),
+                dst_name: sandbox_ifname(names.dst_name.as_deref(), &names.dst_prefix, &others)
+                    .map_err(|reason| {
+                        Error::InvalidConfig(format!("sandbox `{}`: {reason}", sb.id))
+                    })?,
+                in_sandbox: ep.created_in_sandbox.as_deref() == Some(sb.id.as_str()),
+                mac: ep.mac_address,
+                ipv4: ep.address,
+                ipv6: ep.address_ipv6,
+                gateway: info.gateway.filter(|_| ipv4_gateway),
+                gateway_ipv6: info.gateway_ipv6.filter(|_| ipv6_gateway),
+                routes: info.static_routes.clone(),
+            }),
+        };
+        if let Some(iface) = &interface {
+            let os = self.ctrl.inner.config.os.clone();
+            os.attach(&sb.os(), iface)
+                .await
+                .map_err(|source| Error::Sandbox {
+                    sandbox: sb.id.clone(),
+                    op: "configure the endpoint's interface",
+                    source,
+                })?;
+            let (sandbox, iface) = (sb.os(), iface.clone());
+            rb.push("detach the interface", async move {
+                os.detach(&sandbox, &iface).await
+            });
+        }
         let mut join = JoinRecord {
             sandbox_id: sb.id.clone(),
-            ipv4_gateway: offers_gateway && info.gateway.is_some() && !taken(false),
-            ipv6_gateway: offers_gateway && info.gateway_ipv6.is_some() && !taken(true),
+            ipv4_gateway,
+            ipv6_gateway,
             info,
             interface,
             options,
@@ -311,6 +337,11 @@ impl Endpoint {
         if let Err(e) = driver.leave(&network.id, &ep.id).await {
             tracing::warn!(endpoint = %ep.name, driver = %network.driver, error = %e, "leave failed");
         }
+        if let Some(iface) = &join.interface
+            && let Err(e) = self.ctrl.inner.config.os.detach(&sb.os(), iface).await
+        {
+            tracing::warn!(endpoint = %ep.name, sandbox = %sb.id, error = %e, "removing the interface from the sandbox failed");
+        }
         sb.endpoints.retain(|(_, eid)| *eid != ep.id);
         self.ctrl.save_endpoint(&ep)?;
         self.ctrl.save_sandbox(&sb)?;
@@ -352,6 +383,18 @@ impl Endpoint {
             }
             join.ipv4_gateway |= take4;
             join.ipv6_gateway |= take6;
+            if let Some(iface) = join.interface.as_mut() {
+                if take4 {
+                    iface.gateway = join.info.gateway;
+                }
+                if take6 {
+                    iface.gateway_ipv6 = join.info.gateway_ipv6;
+                }
+                let os = &self.ctrl.inner.config.os;
+                if let Err(e) = os.add_default_routes(&sb.os(), iface).await {
+                    tracing::warn!(sandbox = %sb.id, interface = %iface.dst_name, error = %e, "routing through the new gateway endpoint failed");
+                }
+            }
             need4 &= !take4;
             need6 &= !take6;
             let driver = self.ctrl.driver(&network.driver)?;
@@ -765,7 +808,7 @@ fn sandbox_ifname(
 ) -> Result<String, String> {
     let used: Vec<&str> = others
         .iter()
-        .filter_map(|o| o.join.as_ref()?.interface.as_deref())
+        .filter_map(|o| Some(o.join.as_ref()?.interface.as_ref()?.dst_name.as_str()))
         .collect();
     if let Some(name) = dst_name {
         if used.contains(&name) {
@@ -812,7 +855,17 @@ mod tests {
             join: Some(JoinRecord {
                 sandbox_id: "s".to_owned(),
                 info: JoinInfo::default(),
-                interface: Some(ifname.to_owned()),
+                interface: Some(Interface {
+                    src_name: "veth0".to_owned(),
+                    dst_name: ifname.to_owned(),
+                    in_sandbox: true,
+                    mac: None,
+                    ipv4: None,
+                    ipv6: None,
+                    gateway: None,
+                    gateway_ipv6: None,
+                    routes: Vec::new(),
+                }),
                 options: Options::new(),
                 ipv4_gateway: false,
                 ipv6_gateway: false,

@@ -230,6 +230,17 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// The host could not do its part in a sandbox (its namespace, an interface).
+    #[error("sandbox `{sandbox}`: {op}: {source}")]
+    Sandbox {
+        /// The sandbox's id.
+        sandbox: String,
+        /// What was being done.
+        op: &'static str,
+        /// Why it failed.
+        #[source]
+        source: crate::osl::OsError,
+    },
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -263,7 +274,7 @@ impl Error {
             EndpointNotJoined { .. } => ErrorKind::InvalidParameter,
             PoolExhausted { .. } => ErrorKind::Unavailable,
             Driver { source, .. } => source.kind(),
-            InvalidAnswer { .. } | Store(_) => ErrorKind::Internal,
+            InvalidAnswer { .. } | Store(_) | Sandbox { .. } => ErrorKind::Internal,
         }
     }
 }

@@ -1,6 +1,8 @@
 //! The records the controller stores: what `inspect` shows and what a restart restores.
 
 use serde::{Deserialize, Serialize};
+
+use crate::osl::{Interface, OsSandbox};
 use wnet_types::{
     Capability, IpNet, IpamData, Ipv4Net, Ipv6Net, JoinInfo, MacAddress, Options, Scope,
 };
@@ -127,8 +129,8 @@ pub struct JoinRecord {
     pub sandbox_id: String,
     /// The driver's answer.
     pub info: JoinInfo,
-    /// The interface's name in the sandbox, when it has one.
-    pub interface: Option<String>,
+    /// The interface configured in the sandbox, when the driver gave one.
+    pub interface: Option<Interface>,
     /// Join options.
     pub options: Options,
     /// The endpoint is the sandbox's IPv4 gateway endpoint.
@@ -146,8 +148,20 @@ pub struct SandboxRecord {
     pub id: String,
     /// The sandbox key: its network namespace's path.
     pub key: String,
+    /// wnet created the namespace, and removes it with the sandbox.
+    pub owned: bool,
     /// Options and labels.
     pub options: Options,
     /// The endpoints joined, in join order, as `(network id, endpoint id)`.
     pub endpoints: Vec<(String, String)>,
+}
+
+impl SandboxRecord {
+    /// The sandbox as the OS layer knows it.
+    pub fn os(&self) -> OsSandbox {
+        OsSandbox {
+            key: self.key.clone(),
+            owned: self.owned,
+        }
+    }
 }

@@ -12,7 +12,8 @@ use crate::model::SandboxRecord;
 /// How to create a sandbox.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SandboxOptions {
-    /// The sandbox key (its namespace's path); none for `<run_dir>/netns/<id>`.
+    /// An existing namespace to adopt (`/proc/PID/ns/net`, `/run/netns/NAME`); none for a
+    /// new one, which wnet creates and removes.
     pub key: Option<String>,
     /// Options and labels, passed to drivers at join (exposed and published ports).
     pub options: Options,
@@ -60,7 +61,7 @@ impl Sandbox {
     }
 
     /// Deletes the sandbox (libnetwork's `Sandbox.Delete`): each joined endpoint leaves
-    /// and is deleted, then the record goes. Every endpoint is tried; the first error is
+    /// and is deleted, then its namespace (if wnet created it) and the record go. Every endpoint is tried; the first error is
     /// returned and the sandbox kept if any failed.
     pub async fn delete(&self) -> Result<(), Error> {
         let mut first = None;
@@ -78,6 +79,18 @@ impl Sandbox {
             return Err(e);
         }
         let _sb = self.ctrl.sandbox_lock(&self.id).await;
+        let record = self.info()?;
+        self.ctrl
+            .inner
+            .config
+            .os
+            .remove(&record.os())
+            .await
+            .map_err(|source| Error::Sandbox {
+                sandbox: self.id.clone(),
+                op: "remove its namespace",
+                source,
+            })?;
         self.ctrl.remove_sandbox(&self.id)?;
         self.ctrl.drop_sandbox_lock(&self.id);
         tracing::info!(sandbox = %self.id, "sandbox deleted");
@@ -86,7 +99,7 @@ impl Sandbox {
 }
 
 impl Controller {
-    /// Creates a sandbox record for container `id`.
+    /// Creates sandbox `id`: a new network namespace, or the one `options.key` names.
     pub async fn new_sandbox(&self, id: &str, options: SandboxOptions) -> Result<Sandbox, Error> {
         if !ids::valid_name(id) {
             return Err(Error::InvalidName {
@@ -98,21 +111,31 @@ impl Controller {
         if self.state().sandboxes.contains_key(id) {
             return Err(Error::DuplicateSandbox { id: id.to_owned() });
         }
-        let key = options.key.unwrap_or_else(|| {
-            self.inner
-                .config
-                .run_dir
-                .join("netns")
-                .join(id)
-                .display()
-                .to_string()
-        });
-        self.save_sandbox(&SandboxRecord {
+        let os = self
+            .inner
+            .config
+            .os
+            .create(id, options.key.as_deref())
+            .await
+            .map_err(|source| Error::Sandbox {
+                sandbox: id.to_owned(),
+                op: "create its namespace",
+                source,
+            })?;
+        let record = SandboxRecord {
             id: id.to_owned(),
-            key,
+            key: os.key.clone(),
+            owned: os.owned,
             options: options.options,
             endpoints: Vec::new(),
-        })?;
+        };
+        if let Err(e) = self.save_sandbox(&record) {
+            if let Err(undo) = self.inner.config.os.remove(&os).await {
+                tracing::error!(sandbox = id, error = %undo, "removing the namespace of a sandbox that could not be recorded failed");
+            }
+            return Err(e);
+        }
+        tracing::info!(sandbox = id, key = %record.key, owned = record.owned, "sandbox created");
         Ok(Sandbox {
             ctrl: self.clone(),
             id: id.to_owned(),

@@ -9,6 +9,7 @@
 
 pub mod fake;
 mod netns;
+pub mod osl;
 mod rt;
 pub mod sysctl;
 

@@ -75,6 +75,18 @@ impl Namespace {
         })))
     }
 
+    /// Reopens a namespace wnet created earlier (after a restart, say), so it can be
+    /// removed again.
+    pub(crate) fn reopen_owned(path: &Path) -> Result<Self> {
+        let ns = Self::open_checked(path)?;
+        Ok(Namespace(Arc::new(Inner {
+            file: ns.0.file.try_clone().map_err(|e| ns_error(path, e))?,
+            path: path.to_owned(),
+            owned: true,
+            inode: ns.0.inode,
+        })))
+    }
+
     /// Opens `path` and checks that it is a network namespace: a file of the nsfs
     /// filesystem that `setns` accepts as one (tried on a throwaway thread).
     fn open_checked(path: &Path) -> Result<Self> {

@@ -19,10 +19,14 @@ use std::path::Path;
 use std::pin::Pin;
 use std::time::Duration;
 
+use std::sync::Arc;
+
+use wnet_core::osl::{Interface, SandboxOs};
+use wnet_netlink::osl::KernelSandboxes;
 use wnet_netlink::{
     LinkChange, LinkKind, MacvlanMode, Namespace, Netlink, NewLink, Route, RtNetlink, sysctl,
 };
-use wnet_types::{IpNet, MacAddress};
+use wnet_types::{IpNet, MacAddress, RouteType, StaticRoute};
 
 const DIR: &str = "/run/wnet-test/netns";
 
@@ -347,12 +351,160 @@ fn sysctl_is_scoped_to_its_namespace_and_allow_list() -> Pin<Box<dyn Future<Outp
     })
 }
 
+/// Links (name, up), addresses and routes of a namespace, sorted: what a before/after
+/// comparison needs.
+async fn state(nl: &RtNetlink, ns: &Namespace) -> (Vec<(String, bool)>, Vec<String>, Vec<String>) {
+    let mut links: Vec<(String, bool)> = nl
+        .links(ns)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| (l.name, l.up))
+        .collect();
+    let mut addrs: Vec<String> = nl
+        .addrs(ns)
+        .await
+        .unwrap()
+        .iter()
+        .map(|a| format!("{}@{}", a.address, a.index))
+        .collect();
+    let mut routes: Vec<String> = nl
+        .routes(ns)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| format!("{r:?}"))
+        .collect();
+    links.sort();
+    addrs.sort();
+    routes.sort();
+    (links, addrs, routes)
+}
+
+fn sandboxes_configured_by_the_host_and_undone_exactly() -> Pin<Box<dyn Future<Output = ()>>> {
+    Box::pin(async {
+        let nl = Arc::new(RtNetlink::new());
+        let host = ns("osl-host");
+        let os = KernelSandboxes::new(nl.clone(), host.clone(), Path::new("/run/wnet-osl"));
+        let mut bridge = NewLink::new("br0", LinkKind::Bridge);
+        bridge.up = true;
+        let br = nl.link_add(&host, bridge).await.unwrap();
+        nl.addr_add(&host, br, net("10.89.0.1/24")).await.unwrap();
+
+        let mut sandboxes = Vec::new();
+        for i in 0..2u8 {
+            let sb = os.create(&format!("c{i}"), None).await.unwrap();
+            assert!(sb.owned && Path::new(&sb.key).exists(), "{sb:?}");
+            let sb_ns = Namespace::adopt(Path::new(&sb.key)).unwrap();
+            // The driver's part: a veth whose peer is created inside the sandbox.
+            let mut veth = NewLink::new(
+                format!("vosl{i}"),
+                LinkKind::Veth {
+                    peer_name: format!("tmp{i}"),
+                    peer_ns: Some(sb_ns.clone()),
+                    peer_mac: None,
+                },
+            );
+            veth.master = Some(br);
+            veth.up = true;
+            nl.link_add(&host, veth).await.unwrap();
+            let before = state(&nl, &sb_ns).await;
+            let iface = Interface {
+                src_name: format!("tmp{i}"),
+                dst_name: "eth0".into(),
+                in_sandbox: true,
+                mac: Some(MacAddress([0x02, 0x42, 10, 89, 0, 2 + i])),
+                ipv4: Some(format!("10.89.0.{}/24", 2 + i).parse().unwrap()),
+                ipv6: None,
+                gateway: Some("10.89.0.1".parse().unwrap()),
+                gateway_ipv6: None,
+                routes: vec![StaticRoute {
+                    destination: net("198.51.100.0/24"),
+                    route_type: RouteType::NextHop,
+                    next_hop: Some("10.89.0.1".parse().unwrap()),
+                }],
+            };
+            os.attach(&sb, &iface).await.unwrap();
+            let eth0 = nl.link_by_name(&sb_ns, "eth0").await.unwrap().unwrap();
+            assert!(eth0.up);
+            assert_eq!(eth0.mac, iface.mac);
+            let routes = nl.routes(&sb_ns).await.unwrap();
+            assert!(
+                routes.iter().any(|r| r.destination == net("0.0.0.0/0")),
+                "{routes:?}"
+            );
+            assert!(
+                routes
+                    .iter()
+                    .any(|r| r.destination == net("198.51.100.0/24")),
+                "{routes:?}"
+            );
+            sandboxes.push((sb, sb_ns, iface, before));
+        }
+        tcp_exchange(&sandboxes[0].1, &sandboxes[1].1, "10.89.0.3");
+
+        // An interface created in the host namespace is moved in, and moved back out.
+        let (sb, sb_ns, _, _) = &sandboxes[0];
+        let mv = NewLink::new(
+            "macmove",
+            LinkKind::Macvlan {
+                parent: br,
+                mode: MacvlanMode::Bridge,
+            },
+        );
+        nl.link_add(&host, mv).await.unwrap();
+        let moved = Interface {
+            src_name: "macmove".into(),
+            dst_name: "eth1".into(),
+            in_sandbox: false,
+            mac: None,
+            ipv4: Some("10.89.0.9/24".parse().unwrap()),
+            ipv6: None,
+            gateway: None,
+            gateway_ipv6: None,
+            routes: Vec::new(),
+        };
+        os.attach(sb, &moved).await.unwrap();
+        assert!(nl.link_by_name(&host, "macmove").await.unwrap().is_none());
+        assert!(nl.link_by_name(sb_ns, "eth1").await.unwrap().is_some());
+        os.detach(sb, &moved).await.unwrap();
+        assert!(nl.link_by_name(sb_ns, "eth1").await.unwrap().is_none());
+        assert!(
+            nl.link_by_name(&host, "macmove").await.unwrap().is_some(),
+            "back in the host namespace"
+        );
+
+        // Detach undoes exactly what attach did.
+        for (sb, sb_ns, iface, before) in &sandboxes {
+            os.detach(sb, iface).await.unwrap();
+            assert_eq!(&state(&nl, sb_ns).await, before);
+        }
+        // Removing a sandbox wnet made removes its namespace; an adopted one stays.
+        let adopted_ns = ns("osl-adopted");
+        let adopted = os
+            .create("adopted", Some(&adopted_ns.path().display().to_string()))
+            .await
+            .unwrap();
+        assert!(!adopted.owned);
+        os.remove(&adopted).await.unwrap();
+        assert!(adopted_ns.path().exists());
+        for (sb, _, _, _) in sandboxes {
+            os.remove(&sb).await.unwrap();
+            assert!(!Path::new(&sb.key).exists());
+        }
+    })
+}
+
 fn main() {
     if let Err(e) = wnet_netlink::isolate_process() {
         eprintln!("kernel tests: {e}");
         std::process::exit(1);
     }
-    let tests: [(&str, Test); 5] = [
+    let tests: [(&str, Test); 6] = [
+        (
+            "sandboxes_configured_by_the_host_and_undone_exactly",
+            sandboxes_configured_by_the_host_and_undone_exactly,
+        ),
         ("namespaces", namespaces),
         (
             "bridge_veth_in_place_and_traffic",
