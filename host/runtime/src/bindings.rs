@@ -4,7 +4,8 @@
 //!
 //! Exports are async (calls run on a fiber, so a deadline can interrupt them and a
 //! host capability may await). Imports are sync unless listed: `log` and `kv` never
-//! wait, and a sync host function costs less per call than an async one.
+//! wait, and a sync host function costs less per call than an async one; the kernel
+//! capabilities (`links`, `addresses`, `routes`) await netlink.
 #![allow(missing_docs, unused_qualifications, clippy::all)]
 
 /// World `wnet:driver/network`.
@@ -12,6 +13,11 @@ pub mod network {
     wasmtime::component::bindgen!({
         path: "../../wit",
         world: "network",
+        imports: {
+            "wnet:driver/links": async,
+            "wnet:driver/addresses": async,
+            "wnet:driver/routes": async,
+        },
         exports: { default: async },
     });
 }

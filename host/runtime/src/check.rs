@@ -12,7 +12,7 @@ use crate::manifest::{Capability, DriverKind, Manifest};
 /// The contract version this host speaks.
 pub const CONTRACT_VERSION: &str = wnet_types::CONTRACT_VERSION;
 /// The package's interfaces that drivers may import without a grant.
-const UNGRANTED: [&str; 1] = ["wnet:driver/types"];
+const UNGRANTED: [&str; 2] = ["wnet:driver/types", "wnet:driver/netns"];
 
 /// A component's interface names.
 #[derive(Debug, Clone, PartialEq, Eq)]

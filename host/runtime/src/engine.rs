@@ -16,9 +16,10 @@ use crate::bindings;
 use crate::check::{self, CONTRACT_VERSION, ComponentReport};
 use crate::error::LoadError;
 use crate::host::HostState;
+use crate::host::kernel::{DriverKernel, Kernel};
 use crate::instance::{Instance, Limits, World};
 use crate::ipam::WasmIpamDriver;
-use crate::manifest::{DriverKind, Manifest};
+use crate::manifest::{Capability, DriverKind, Manifest};
 use crate::network::WasmNetworkDriver;
 
 /// How often the engine's epoch advances: the resolution of call deadlines.
@@ -35,6 +36,10 @@ pub struct RuntimeConfig {
     pub default_limits: Limits,
     /// The most a manifest may ask for.
     pub ceilings: Limits,
+    /// The kernel drivers reach through their `links`, `addresses`, `routes` and
+    /// `sysctl` capabilities; none for a host that lends no kernel access (those calls
+    /// then answer `unavailable`).
+    pub kernel: Option<Kernel>,
 }
 
 impl Default for RuntimeConfig {
@@ -50,6 +55,7 @@ impl Default for RuntimeConfig {
                 memory_bytes: 1 << 30,
                 call_timeout: Duration::from_secs(60),
             },
+            kernel: None,
         }
     }
 }
@@ -142,6 +148,29 @@ impl Runtime {
             _,
             HasSelf<HostState>,
         >(&mut linker, |s| s))?;
+        {
+            use bindings::network::wnet::driver::{addresses, links, netns, routes, sysctl};
+            link(netns::add_to_linker::<_, HasSelf<HostState>>(
+                &mut linker,
+                |s| s,
+            ))?;
+            link(links::add_to_linker::<_, HasSelf<HostState>>(
+                &mut linker,
+                |s| s,
+            ))?;
+            link(addresses::add_to_linker::<_, HasSelf<HostState>>(
+                &mut linker,
+                |s| s,
+            ))?;
+            link(routes::add_to_linker::<_, HasSelf<HostState>>(
+                &mut linker,
+                |s| s,
+            ))?;
+            link(sysctl::add_to_linker::<_, HasSelf<HostState>>(
+                &mut linker,
+                |s| s,
+            ))?;
+        }
         let mut hasher = DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
         let engine_key = format!("{:016x}", hasher.finish());
@@ -280,12 +309,35 @@ impl Runtime {
     }
 
     fn instance<W: World>(&self, pre: W::Pre, limits: Limits, manifest: &Manifest) -> Instance<W> {
+        let wants_kernel = [
+            Capability::Links,
+            Capability::Addresses,
+            Capability::Routes,
+            Capability::Sysctl,
+        ]
+        .into_iter()
+        .any(|c| manifest.grants(c));
+        let kernel = match (&self.inner.config.kernel, wants_kernel) {
+            (Some(kernel), true) => Some(Arc::new(DriverKernel::new(
+                kernel.clone(),
+                manifest.links.clone(),
+                manifest.sysctl.clone(),
+                self.inner.config.store.clone(),
+                &manifest.name,
+            ))),
+            (None, true) => {
+                tracing::warn!(driver = %manifest.name, "the driver is granted kernel capabilities but this host lends no kernel access: those calls will answer unavailable");
+                None
+            }
+            (_, false) => None,
+        };
         Instance::new(
             self.inner.engine.clone(),
             pre,
             limits,
             manifest,
             self.inner.config.store.clone(),
+            kernel,
         )
     }
 

@@ -11,6 +11,7 @@ use wnet_core::{DriverError, Fault};
 
 use crate::bindings;
 use crate::engine::TICK;
+use crate::host::kernel::DriverKernel;
 use crate::host::{DriverContext, HostState, stdio};
 use crate::manifest::Manifest;
 
@@ -79,6 +80,7 @@ impl<W: World> Instance<W> {
         limits: Limits,
         manifest: &Manifest,
         store: Arc<dyn wnet_core::Store>,
+        kernel: Option<Arc<DriverKernel>>,
     ) -> Self {
         Instance {
             engine,
@@ -89,10 +91,16 @@ impl<W: World> Instance<W> {
                 store,
                 kv_table: wnet_core::store::driver_table(&manifest.name),
                 stderr_tail: stdio::Tail::default(),
+                kernel,
             }),
             slot: Mutex::new(None),
             stats: Stats::default(),
         }
+    }
+
+    /// The driver's kernel access, if the host lends it.
+    pub(crate) fn kernel(&self) -> Option<&Arc<DriverKernel>> {
+        self.ctx.kernel.as_ref()
     }
 
     pub(crate) fn limits(&self) -> Limits {

@@ -24,6 +24,7 @@ mod network;
 pub use check::{CONTRACT_VERSION, ComponentReport, check};
 pub use engine::{CompileSource, LoadedDriver, Runtime, RuntimeConfig};
 pub use error::LoadError;
+pub use host::kernel::Kernel;
 pub use instance::{Limits, Stats};
 pub use ipam::WasmIpamDriver;
 pub use manifest::{Capability, DriverKind, Manifest};

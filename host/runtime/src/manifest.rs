@@ -27,6 +27,67 @@ pub struct Manifest {
     /// Limits, within the host's ceilings.
     #[serde(default)]
     pub limits: ManifestLimits,
+    /// What the `links` capability allows.
+    #[serde(default)]
+    pub links: LinksGrant,
+    /// What the `sysctl` capability allows.
+    #[serde(default)]
+    pub sysctl: SysctlGrant,
+}
+
+/// The links a driver may create: kinds and name prefixes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct LinksGrant {
+    /// Name prefixes of the links it creates (`br-`, `veth`).
+    #[serde(default)]
+    pub prefixes: Vec<String>,
+    /// Kinds it creates: `bridge`, `veth`, `macvlan`.
+    #[serde(default)]
+    pub kinds: Vec<LinkKindGrant>,
+}
+
+/// A link kind a driver may create.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LinkKindGrant {
+    /// Linux bridges.
+    Bridge,
+    /// veth pairs.
+    Veth,
+    /// macvlan links.
+    Macvlan,
+}
+
+impl fmt::Display for LinkKindGrant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            LinkKindGrant::Bridge => "bridge",
+            LinkKindGrant::Veth => "veth",
+            LinkKindGrant::Macvlan => "macvlan",
+        })
+    }
+}
+
+/// The sysctl keys a driver may read and set: dotted, `*` standing for one component
+/// (`net.ipv4.conf.*.forwarding`). Always within the host's own allow-list.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SysctlGrant {
+    /// The key patterns.
+    #[serde(default)]
+    pub keys: Vec<String>,
+}
+
+impl SysctlGrant {
+    /// Whether `key` matches one of the patterns.
+    pub fn allows(&self, key: &str) -> bool {
+        self.keys.iter().any(|pattern| {
+            let (p, k): (Vec<&str>, Vec<&str>) =
+                (pattern.split('.').collect(), key.split('.').collect());
+            p.len() == k.len() && p.iter().zip(&k).all(|(p, k)| *p == "*" || p == k)
+        })
+    }
 }
 
 /// The two kinds of driver, each a WIT world.
@@ -74,6 +135,14 @@ pub enum Capability {
     Log,
     /// `wnet:driver/kv`: the driver's persistent keys.
     Kv,
+    /// `wnet:driver/links`: create and change links (see `[links]`).
+    Links,
+    /// `wnet:driver/addresses`: addresses on its links.
+    Addresses,
+    /// `wnet:driver/routes`: routes through its links.
+    Routes,
+    /// `wnet:driver/sysctl`: the keys of `[sysctl]`.
+    Sysctl,
 }
 
 impl Capability {
@@ -82,11 +151,22 @@ impl Capability {
         match self {
             Capability::Log => "wnet:driver/log",
             Capability::Kv => "wnet:driver/kv",
+            Capability::Links => "wnet:driver/links",
+            Capability::Addresses => "wnet:driver/addresses",
+            Capability::Routes => "wnet:driver/routes",
+            Capability::Sysctl => "wnet:driver/sysctl",
         }
     }
 
     /// Every capability, in manifest spelling.
-    pub const ALL: [Capability; 2] = [Capability::Log, Capability::Kv];
+    pub const ALL: [Capability; 6] = [
+        Capability::Log,
+        Capability::Kv,
+        Capability::Links,
+        Capability::Addresses,
+        Capability::Routes,
+        Capability::Sysctl,
+    ];
 }
 
 impl fmt::Display for Capability {
@@ -94,6 +174,10 @@ impl fmt::Display for Capability {
         f.write_str(match self {
             Capability::Log => "log",
             Capability::Kv => "kv",
+            Capability::Links => "links",
+            Capability::Addresses => "addresses",
+            Capability::Routes => "routes",
+            Capability::Sysctl => "sysctl",
         })
     }
 }
@@ -160,6 +244,28 @@ impl Manifest {
                 "limits.call-timeout-ms must be at least 1".to_owned(),
             ));
         }
+        if self.grants(Capability::Links)
+            && (self.links.prefixes.is_empty() || self.links.kinds.is_empty())
+        {
+            return Err(invalid(
+                "the links capability needs [links] prefixes and kinds: the names and kinds of links the driver creates".to_owned(),
+            ));
+        }
+        if let Some(p) = self
+            .links
+            .prefixes
+            .iter()
+            .find(|p| p.is_empty() || p.len() > 12 || p.contains('/'))
+        {
+            return Err(invalid(format!(
+                "links prefix `{p}` must be 1 to 12 characters without `/`"
+            )));
+        }
+        if self.grants(Capability::Sysctl) && self.sysctl.keys.is_empty() {
+            return Err(invalid(
+                "the sysctl capability needs [sysctl] keys".to_owned(),
+            ));
+        }
         Ok(())
     }
 
@@ -213,5 +319,29 @@ mod tests {
         let zero = Manifest::parse("name = \"x\"\nkind = \"network\"\n[limits]\nmemory-mib = 0")
             .unwrap_err();
         assert!(zero.to_string().contains("memory-mib"), "{zero}");
+    }
+
+    #[test]
+    fn kernel_grants_are_checked_and_matched() {
+        let bare = Manifest::parse("name = \"x\"\nkind = \"network\"\ncapabilities = [\"links\"]")
+            .unwrap_err();
+        assert!(
+            bare.to_string().contains("[links] prefixes and kinds"),
+            "{bare}"
+        );
+        let m = Manifest::parse(
+            "name = \"x\"\nkind = \"network\"\ncapabilities = [\"links\", \"sysctl\"]\n\
+             [links]\nprefixes = [\"br-\", \"veth\"]\nkinds = [\"bridge\", \"veth\"]\n\
+             [sysctl]\nkeys = [\"net.ipv4.ip_forward\", \"net.ipv4.conf.*.forwarding\"]",
+        )
+        .unwrap();
+        assert_eq!(m.links.kinds, [LinkKindGrant::Bridge, LinkKindGrant::Veth]);
+        assert!(m.sysctl.allows("net.ipv4.conf.br-1.forwarding"));
+        assert!(!m.sysctl.allows("net.ipv4.conf.br-1.rp_filter"));
+        assert!(!m.sysctl.allows("net.ipv4.conf.forwarding"));
+        let kind =
+            Manifest::parse("name = \"x\"\nkind = \"network\"\n[links]\nkinds = [\"wireguard\"]")
+                .unwrap_err();
+        assert!(kind.to_string().contains("wireguard"), "{kind}");
     }
 }

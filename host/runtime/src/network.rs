@@ -53,6 +53,18 @@ impl WasmNetworkDriver {
         Ok(from_wit::capability(answer))
     }
 
+    fn grant(&self, endpoint: &str, sandbox: &wnet_types::SandboxInfo) {
+        if let Some(k) = self.inst.kernel() {
+            k.grant(endpoint, sandbox);
+        }
+    }
+
+    fn revoke(&self, endpoint: &str) {
+        if let Some(k) = self.inst.kernel() {
+            k.revoke(endpoint);
+        }
+    }
+
     /// The driver's manifest.
     pub fn manifest(&self) -> &Manifest {
         &self.manifest
@@ -115,12 +127,19 @@ impl NetworkDriver for WasmNetworkDriver {
         request: &EndpointRequest,
     ) -> Result<EndpointInterface, DriverError> {
         let req = to_wit::endpoint_request(request);
+        // The driver may reach the sandbox to create the interface in place.
+        if let Some(sb) = &request.sandbox {
+            self.grant(&request.endpoint_id, sb);
+        }
         let answer = driver_call!(
             self.wnet_driver_network_driver,
             "create-endpoint",
             call_create_endpoint(&req)
-        )?;
-        lift(from_wit::endpoint_interface(answer))
+        );
+        if answer.is_err() {
+            self.revoke(&request.endpoint_id);
+        }
+        lift(from_wit::endpoint_interface(answer?))
     }
 
     async fn delete_endpoint(
@@ -128,11 +147,13 @@ impl NetworkDriver for WasmNetworkDriver {
         network_id: &str,
         endpoint_id: &str,
     ) -> Result<(), DriverError> {
-        driver_call!(
+        let result = driver_call!(
             self.wnet_driver_network_driver,
             "delete-endpoint",
             call_delete_endpoint(network_id, endpoint_id)
-        )
+        );
+        self.revoke(endpoint_id);
+        result
     }
 
     async fn endpoint_oper_info(
@@ -150,16 +171,23 @@ impl NetworkDriver for WasmNetworkDriver {
 
     async fn join(&self, request: &JoinRequest) -> Result<JoinInfo, DriverError> {
         let req = to_wit::join_request(request);
-        let answer = driver_call!(self.wnet_driver_network_driver, "join", call_join(&req))?;
-        lift(from_wit::join_info(answer))
+        // From join until leave, the driver may reach the sandbox.
+        self.grant(&request.endpoint_id, &request.sandbox);
+        let answer = driver_call!(self.wnet_driver_network_driver, "join", call_join(&req));
+        if answer.is_err() {
+            self.revoke(&request.endpoint_id);
+        }
+        lift(from_wit::join_info(answer?))
     }
 
     async fn leave(&self, network_id: &str, endpoint_id: &str) -> Result<(), DriverError> {
-        driver_call!(
+        let result = driver_call!(
             self.wnet_driver_network_driver,
             "leave",
             call_leave(network_id, endpoint_id)
-        )
+        );
+        self.revoke(endpoint_id);
+        result
     }
 
     async fn program_external_connectivity(

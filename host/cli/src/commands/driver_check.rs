@@ -71,6 +71,8 @@ pub fn run(file: &Path, manifest: Option<&Path>) -> anyhow::Result<ExitCode> {
             description: String::new(),
             capabilities: Capability::ALL.to_vec(),
             limits: Default::default(),
+            links: Default::default(),
+            sysctl: Default::default(),
         };
         return Ok(match wnet_runtime::check(&report, &assumed) {
             Ok(()) => {

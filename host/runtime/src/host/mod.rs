@@ -1,5 +1,6 @@
 //! What a driver's `Store` holds, and the host capabilities, one module each.
 
+pub(crate) mod kernel;
 pub(crate) mod kv;
 pub(crate) mod log;
 pub(crate) mod stdio;
@@ -22,6 +23,8 @@ pub(crate) struct DriverContext {
     pub(crate) kv_table: String,
     /// The last line the driver wrote to stderr (a panic message, usually).
     pub(crate) stderr_tail: stdio::Tail,
+    /// The driver\'s access to the kernel, when the host lends it.
+    pub(crate) kernel: Option<Arc<kernel::DriverKernel>>,
 }
 
 /// The data of one driver instance's `Store`.
@@ -30,6 +33,9 @@ pub(crate) struct HostState {
     table: ResourceTable,
     pub(crate) limiter: Limiter,
     pub(crate) ctx: Arc<DriverContext>,
+    /// Namespace handles given to this instance: handle `i + 1` is entry `i`, with its
+    /// ledger key prefix (handle 0 is the host's namespace).
+    pub(crate) namespaces: Vec<(String, wnet_netlink::Namespace)>,
 }
 
 impl HostState {
@@ -56,6 +62,7 @@ impl HostState {
             table: ResourceTable::new(),
             limiter: Limiter::new(memory_limit),
             ctx,
+            namespaces: Vec::new(),
         }
     }
 }

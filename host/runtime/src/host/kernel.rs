@@ -1,0 +1,588 @@
+//! The kernel capabilities: `netns`, `links`, `addresses`, `routes`, `sysctl`.
+//!
+//! Policy is data checked inside every call: a driver reaches the host's namespace,
+//! and a sandbox's only while one of its endpoints is being created in it or is joined
+//! to it; it creates links only of the kinds and with the name prefixes its manifest
+//! grants; it changes, deletes, addresses and routes through only links it created
+//! (the ledger, kept in the store); it reads and sets only the sysctl keys it is
+//! granted. A refusal is a `forbidden` error naming the rule, a warning in the log,
+//! and nothing changed.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use wnet_core::Store;
+use wnet_netlink::{
+    LinkChange, LinkKind as NlKind, MacvlanMode as NlMode, Namespace, Netlink, NetlinkError,
+    NewLink, Route,
+};
+use wnet_types::{IpNet, SandboxInfo};
+
+use crate::bindings::convert::{from_wit, to_wit};
+use crate::bindings::network::wnet::driver::types::{Error, IpPrefix};
+use crate::bindings::network::wnet::driver::{addresses, links, netns, routes, sysctl};
+use crate::host::HostState;
+use crate::manifest::{LinkKindGrant, LinksGrant, SysctlGrant};
+
+/// The host's kernel, as the runtime lends it to drivers.
+#[derive(Clone)]
+pub struct Kernel {
+    /// Netlink.
+    pub netlink: Arc<dyn Netlink>,
+    /// The host's namespace.
+    pub host: Namespace,
+}
+
+/// One driver's standing with the kernel: its grants, the sandboxes it may reach now,
+/// and the links it created.
+pub(crate) struct DriverKernel {
+    pub(crate) kernel: Kernel,
+    links: LinksGrant,
+    sysctl: SysctlGrant,
+    /// Endpoint id → the sandbox it is being created in or is joined to.
+    sandboxes: Mutex<HashMap<String, SandboxInfo>>,
+    /// Sandbox namespaces opened for the driver, by sandbox id.
+    opened: Mutex<HashMap<String, Namespace>>,
+    ledger: Ledger,
+}
+
+impl DriverKernel {
+    pub(crate) fn new(
+        kernel: Kernel,
+        links: LinksGrant,
+        sysctl: SysctlGrant,
+        store: Arc<dyn Store>,
+        driver: &str,
+    ) -> Self {
+        DriverKernel {
+            kernel,
+            links,
+            sysctl,
+            sandboxes: Mutex::default(),
+            opened: Mutex::default(),
+            ledger: Ledger::load(store, format!("ledger/{driver}")),
+        }
+    }
+
+    /// Lets the driver reach `sandbox` for `endpoint` (create-endpoint in it, or join).
+    pub(crate) fn grant(&self, endpoint: &str, sandbox: &SandboxInfo) {
+        lock(&self.sandboxes).insert(endpoint.to_owned(), sandbox.clone());
+    }
+
+    /// Ends what [`DriverKernel::grant`] allowed for `endpoint` (after leave or delete).
+    pub(crate) fn revoke(&self, endpoint: &str) {
+        let gone = lock(&self.sandboxes).remove(endpoint);
+        if let Some(sb) = gone
+            && !lock(&self.sandboxes).values().any(|s| s.id == sb.id)
+        {
+            lock(&self.opened).remove(&sb.id);
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The links a driver created, by `<namespace key>/<name>`, each with its veth peer's
+/// key. Persisted in the store so it survives restarts.
+struct Ledger {
+    store: Arc<dyn Store>,
+    table: String,
+    owned: Mutex<BTreeMap<String, Option<String>>>,
+}
+
+impl Ledger {
+    fn load(store: Arc<dyn Store>, table: String) -> Self {
+        let owned = store
+            .scan(&table, "")
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| {
+                (
+                    k,
+                    (!v.is_empty()).then(|| String::from_utf8_lossy(&v).into_owned()),
+                )
+            })
+            .collect();
+        Ledger {
+            store,
+            table,
+            owned: Mutex::new(owned),
+        }
+    }
+
+    fn owns(&self, key: &str) -> bool {
+        lock(&self.owned).contains_key(key)
+    }
+
+    fn add(&self, key: String, peer: Option<String>) -> Result<(), Error> {
+        let value = peer.clone().unwrap_or_default();
+        self.store
+            .put(&self.table, &key, value.as_bytes())
+            .map_err(|e| Error::Internal(format!("the host's ledger failed: {e}")))?;
+        lock(&self.owned).insert(key, peer);
+        Ok(())
+    }
+
+    fn remove(&self, key: &str) {
+        let peer = lock(&self.owned).remove(key).flatten();
+        let _ = self.store.delete(&self.table, key);
+        if let Some(peer) = peer {
+            lock(&self.owned).remove(&peer);
+            let _ = self.store.delete(&self.table, &peer);
+        }
+    }
+
+    fn rename(&self, from: &str, to: String) -> Result<(), Error> {
+        let peer = lock(&self.owned).remove(from).flatten();
+        let _ = self.store.delete(&self.table, from);
+        self.add(to, peer)
+    }
+}
+
+fn kernel_error(e: &NetlinkError) -> Error {
+    let msg = e.to_string();
+    match e.errno() {
+        Some(libc::EEXIST) => Error::Conflict(msg),
+        Some(libc::ENODEV | libc::ENOENT | libc::ESRCH) => Error::NotFound(msg),
+        Some(libc::EPERM | libc::EACCES) => Error::Forbidden(msg),
+        Some(libc::EINVAL | libc::ERANGE) => Error::InvalidParameter(msg),
+        _ => Error::Internal(msg),
+    }
+}
+
+/// Linux's rule for interface names.
+fn valid_ifname(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 15
+        && name != "."
+        && name != ".."
+        && !name
+            .bytes()
+            .any(|b| b == b'/' || b == b':' || b.is_ascii_whitespace() || b == 0)
+}
+
+impl HostState {
+    fn kernel(&self) -> Result<&Arc<DriverKernel>, Error> {
+        self.ctx.kernel.as_ref().ok_or_else(|| {
+            Error::Unavailable("this host lends no kernel access to drivers".to_owned())
+        })
+    }
+
+    fn refuse(&self, rule: String) -> Error {
+        refuse(&self.ctx.name, rule)
+    }
+
+    /// The namespace behind a handle, with its ledger key prefix.
+    fn namespace(&self, handle: u32) -> Result<(String, Namespace), Error> {
+        if handle == 0 {
+            return Ok(("host".to_owned(), self.kernel()?.kernel.host.clone()));
+        }
+        self.namespaces
+            .get(handle as usize - 1)
+            .cloned()
+            .ok_or_else(|| {
+                Error::InvalidParameter(format!(
+                    "namespace handle {handle} was not given to this driver"
+                ))
+            })
+    }
+
+    /// The ledger key of a link, refusing names outside the driver's prefixes.
+    fn own_name(&self, nskey: &str, name: &str) -> Result<String, Error> {
+        let k = self.kernel()?;
+        if !valid_ifname(name) {
+            return Err(Error::InvalidParameter(format!(
+                "`{name}` is not a valid Linux interface name"
+            )));
+        }
+        if !k
+            .links
+            .prefixes
+            .iter()
+            .any(|p| name.starts_with(p.as_str()))
+        {
+            return Err(self.refuse(format!(
+                "link name `{name}` is outside this driver's prefixes ({})",
+                k.links.prefixes.join(", ")
+            )));
+        }
+        Ok(format!("{nskey}/{name}"))
+    }
+}
+
+/// A refusal: logged with the driver's name, returned as `forbidden` naming the rule.
+fn refuse(driver: &str, rule: String) -> Error {
+    tracing::warn!(driver, %rule, "refused");
+    Error::Forbidden(rule)
+}
+
+/// The index of a link this driver created, refusing any other. Free of `HostState`
+/// (not `Sync`) so the call's future stays `Send` across the netlink await.
+async fn owned_link(
+    k: &DriverKernel,
+    driver: &str,
+    nskey: &str,
+    ns: &Namespace,
+    name: &str,
+    what: &str,
+) -> Result<u32, Error> {
+    if !k.ledger.owns(&format!("{nskey}/{name}")) {
+        return Err(refuse(
+            driver,
+            format!("link `{name}` was not created by this driver: it may not {what} it"),
+        ));
+    }
+    match k.kernel.netlink.link_by_name(ns, name).await {
+        Ok(Some(l)) => Ok(l.index),
+        Ok(None) => Err(Error::NotFound(format!("link `{name}` does not exist"))),
+        Err(e) => Err(kernel_error(&e)),
+    }
+}
+
+impl netns::Host for HostState {
+    fn host(&mut self) -> u32 {
+        0
+    }
+
+    fn sandbox(&mut self, sandbox_id: String) -> Result<u32, Error> {
+        let k = self.kernel()?.clone();
+        let info = lock(&k.sandboxes)
+            .values()
+            .find(|s| s.id == sandbox_id)
+            .cloned();
+        let Some(info) = info else {
+            return Err(self.refuse(format!(
+                "sandbox `{sandbox_id}` is not open to this driver: only while one of its endpoints is created in it or joined to it"
+            )));
+        };
+        let key = format!("sandbox/{sandbox_id}");
+        if let Some(i) = self.namespaces.iter().position(|(k, _)| *k == key) {
+            return Ok(i as u32 + 1);
+        }
+        let ns = match lock(&k.opened).get(&sandbox_id) {
+            Some(ns) => ns.clone(),
+            None => {
+                let ns = Namespace::adopt(Path::new(&info.key))
+                    .map_err(|e| Error::Unavailable(e.to_string()))?;
+                lock(&k.opened).insert(sandbox_id.clone(), ns.clone());
+                ns
+            }
+        };
+        self.namespaces.push((key, ns));
+        Ok(self.namespaces.len() as u32)
+    }
+}
+
+impl links::Host for HostState {
+    async fn create(&mut self, ns: u32, link: links::NewLink) -> Result<u32, Error> {
+        let k = self.kernel()?.clone();
+        let (nskey, space) = self.namespace(ns)?;
+        let (grant, kind) = match &link.kind {
+            links::LinkKind::Bridge => (LinkKindGrant::Bridge, None),
+            links::LinkKind::Veth(peer) => (LinkKindGrant::Veth, Some(peer)),
+            links::LinkKind::Macvlan(_) => (LinkKindGrant::Macvlan, None),
+        };
+        if !k.links.kinds.contains(&grant) {
+            return Err(self.refuse(format!("this driver may not create {grant} links")));
+        }
+        let key = self.own_name(&nskey, &link.name)?;
+        let mut peer_key = None;
+        let nl_kind = match &link.kind {
+            links::LinkKind::Bridge => NlKind::Bridge,
+            links::LinkKind::Veth(peer) => {
+                let (peer_nskey, peer_ns) = match peer.namespace {
+                    Some(h) => {
+                        let (k, n) = self.namespace(h)?;
+                        (k, Some(n))
+                    }
+                    None => (nskey.clone(), None),
+                };
+                peer_key = Some(self.own_name(&peer_nskey, &peer.name)?);
+                NlKind::Veth {
+                    peer_name: peer.name.clone(),
+                    peer_ns,
+                    peer_mac: peer.mac.map(from_wit::mac),
+                }
+            }
+            links::LinkKind::Macvlan(m) => {
+                let parent = match k.kernel.netlink.link_by_name(&space, &m.parent).await {
+                    Ok(Some(p)) => p.index,
+                    Ok(None) => {
+                        return Err(Error::NotFound(format!(
+                            "macvlan parent `{}` does not exist",
+                            m.parent
+                        )));
+                    }
+                    Err(e) => return Err(kernel_error(&e)),
+                };
+                NlKind::Macvlan {
+                    parent,
+                    mode: match m.mode {
+                        links::MacvlanMode::Bridge => NlMode::Bridge,
+                        links::MacvlanMode::Private => NlMode::Private,
+                        links::MacvlanMode::Vepa => NlMode::Vepa,
+                        links::MacvlanMode::Passthru => NlMode::Passthru,
+                    },
+                }
+            }
+        };
+        let _ = kind;
+        let master = match &link.master {
+            Some(m) => Some(
+                owned_link(
+                    &k,
+                    &self.ctx.name.clone(),
+                    &nskey,
+                    &space,
+                    m,
+                    "attach ports to",
+                )
+                .await?,
+            ),
+            None => None,
+        };
+        let new = NewLink {
+            name: link.name.clone(),
+            kind: nl_kind,
+            mtu: link.mtu,
+            mac: link.mac.map(from_wit::mac),
+            master,
+            up: link.up,
+        };
+        let index = k
+            .kernel
+            .netlink
+            .link_add(&space, new)
+            .await
+            .map_err(|e| kernel_error(&e))?;
+        k.ledger.add(key.clone(), peer_key.clone())?;
+        if let Some(peer) = peer_key {
+            k.ledger.add(peer, Some(key))?;
+        }
+        tracing::debug!(driver = %self.ctx.name, link = %link.name, ns = %nskey, "link created");
+        Ok(index)
+    }
+
+    async fn delete(&mut self, ns: u32, name: String) -> Result<(), Error> {
+        let k = self.kernel()?.clone();
+        let (nskey, space) = self.namespace(ns)?;
+        let index = owned_link(&k, &self.ctx.name.clone(), &nskey, &space, &name, "delete").await?;
+        k.kernel
+            .netlink
+            .link_del(&space, index)
+            .await
+            .map_err(|e| kernel_error(&e))?;
+        k.ledger.remove(&format!("{nskey}/{name}"));
+        Ok(())
+    }
+
+    async fn set(&mut self, ns: u32, name: String, change: links::LinkChange) -> Result<(), Error> {
+        let k = self.kernel()?.clone();
+        let (nskey, space) = self.namespace(ns)?;
+        let index = owned_link(&k, &self.ctx.name.clone(), &nskey, &space, &name, "change").await?;
+        let new_key = match &change.name {
+            Some(n) => Some(self.own_name(&nskey, n)?),
+            None => None,
+        };
+        let master = match (&change.master, change.no_master) {
+            (Some(m), _) => Some(Some(
+                owned_link(
+                    &k,
+                    &self.ctx.name.clone(),
+                    &nskey,
+                    &space,
+                    m,
+                    "attach ports to",
+                )
+                .await?,
+            )),
+            (None, true) => Some(None),
+            (None, false) => None,
+        };
+        let nl_change = LinkChange {
+            up: change.up,
+            master,
+            mtu: change.mtu,
+            mac: change.mac.map(from_wit::mac),
+            name: change.name.clone(),
+            netns: None,
+        };
+        k.kernel
+            .netlink
+            .link_set(&space, index, nl_change)
+            .await
+            .map_err(|e| kernel_error(&e))?;
+        if let Some(new_key) = new_key {
+            k.ledger.rename(&format!("{nskey}/{name}"), new_key)?;
+        }
+        Ok(())
+    }
+
+    async fn get(&mut self, ns: u32, name: String) -> Result<Option<links::Link>, Error> {
+        let k = self.kernel()?.clone();
+        let (_, space) = self.namespace(ns)?;
+        let link = k
+            .kernel
+            .netlink
+            .link_by_name(&space, &name)
+            .await
+            .map_err(|e| kernel_error(&e))?;
+        Ok(link.map(|l| to_wit_link(&l)))
+    }
+
+    async fn list(&mut self, ns: u32) -> Result<Vec<links::Link>, Error> {
+        let k = self.kernel()?.clone();
+        let (_, space) = self.namespace(ns)?;
+        let all = k
+            .kernel
+            .netlink
+            .links(&space)
+            .await
+            .map_err(|e| kernel_error(&e))?;
+        Ok(all.iter().map(to_wit_link).collect())
+    }
+}
+
+fn to_wit_link(l: &wnet_netlink::Link) -> links::Link {
+    links::Link {
+        index: l.index,
+        name: l.name.clone(),
+        kind: l.kind.clone(),
+        up: l.up,
+        master: l.master,
+        mtu: l.mtu,
+        mac: l.mac.map(to_wit::mac),
+    }
+}
+
+fn prefix(p: IpPrefix) -> Result<IpNet, Error> {
+    from_wit::prefix(p).map_err(|e| Error::InvalidParameter(e.message))
+}
+
+impl addresses::Host for HostState {
+    async fn add(&mut self, ns: u32, link: String, address: IpPrefix) -> Result<(), Error> {
+        let k = self.kernel()?.clone();
+        let (nskey, space) = self.namespace(ns)?;
+        let index =
+            owned_link(&k, &self.ctx.name.clone(), &nskey, &space, &link, "address").await?;
+        let address = prefix(address)?;
+        k.kernel
+            .netlink
+            .addr_add(&space, index, address)
+            .await
+            .map_err(|e| kernel_error(&e))
+    }
+
+    async fn delete(&mut self, ns: u32, link: String, address: IpPrefix) -> Result<(), Error> {
+        let k = self.kernel()?.clone();
+        let (nskey, space) = self.namespace(ns)?;
+        let index =
+            owned_link(&k, &self.ctx.name.clone(), &nskey, &space, &link, "address").await?;
+        let address = prefix(address)?;
+        k.kernel
+            .netlink
+            .addr_del(&space, index, address)
+            .await
+            .map_err(|e| kernel_error(&e))
+    }
+
+    async fn list(&mut self, ns: u32, link: String) -> Result<Vec<IpPrefix>, Error> {
+        let k = self.kernel()?.clone();
+        let (_, space) = self.namespace(ns)?;
+        let Some(l) = k
+            .kernel
+            .netlink
+            .link_by_name(&space, &link)
+            .await
+            .map_err(|e| kernel_error(&e))?
+        else {
+            return Err(Error::NotFound(format!("link `{link}` does not exist")));
+        };
+        let all = k
+            .kernel
+            .netlink
+            .addrs(&space)
+            .await
+            .map_err(|e| kernel_error(&e))?;
+        Ok(all
+            .iter()
+            .filter(|a| a.index == l.index)
+            .map(|a| to_wit::prefix(a.address))
+            .collect())
+    }
+}
+
+/// A route through a link of this driver, checked.
+async fn checked_route(
+    k: &DriverKernel,
+    driver: &str,
+    nskey: &str,
+    space: &Namespace,
+    route: &routes::Route,
+) -> Result<Route, Error> {
+    let index = owned_link(k, driver, nskey, space, &route.link, "route through").await?;
+    let mut r = Route::new(prefix(route.destination)?);
+    r.gateway = route.gateway.map(from_wit::ip);
+    r.oif = Some(index);
+    if r.gateway
+        .is_some_and(|g: IpAddr| g.is_ipv6() != r.destination.addr().is_ipv6())
+    {
+        return Err(Error::InvalidParameter(format!(
+            "route to {} has a gateway of the other family",
+            r.destination
+        )));
+    }
+    Ok(r)
+}
+
+impl routes::Host for HostState {
+    async fn add(&mut self, ns: u32, route: routes::Route) -> Result<(), Error> {
+        let k = self.kernel()?.clone();
+        let (nskey, space) = self.namespace(ns)?;
+        let r = checked_route(&k, &self.ctx.name.clone(), &nskey, &space, &route).await?;
+        k.kernel
+            .netlink
+            .route_add(&space, r)
+            .await
+            .map_err(|e| kernel_error(&e))
+    }
+
+    async fn delete(&mut self, ns: u32, route: routes::Route) -> Result<(), Error> {
+        let k = self.kernel()?.clone();
+        let (nskey, space) = self.namespace(ns)?;
+        let r = checked_route(&k, &self.ctx.name.clone(), &nskey, &space, &route).await?;
+        k.kernel
+            .netlink
+            .route_del(&space, r)
+            .await
+            .map_err(|e| kernel_error(&e))
+    }
+}
+
+impl HostState {
+    fn sysctl_key(&self, key: &str) -> Result<(), Error> {
+        let k = self.kernel()?;
+        if !k.sysctl.allows(key) || !wnet_netlink::sysctl::allowed(key) {
+            return Err(self.refuse(format!("sysctl `{key}` is not granted to this driver")));
+        }
+        Ok(())
+    }
+}
+
+impl sysctl::Host for HostState {
+    fn get(&mut self, ns: u32, key: String) -> Result<String, Error> {
+        self.sysctl_key(&key)?;
+        let (_, space) = self.namespace(ns)?;
+        wnet_netlink::sysctl::get(&space, &key).map_err(|e| Error::Internal(e.to_string()))
+    }
+
+    fn set(&mut self, ns: u32, key: String, value: String) -> Result<(), Error> {
+        self.sysctl_key(&key)?;
+        let (_, space) = self.namespace(ns)?;
+        wnet_netlink::sysctl::set(&space, &key, &value).map_err(|e| Error::Internal(e.to_string()))
+    }
+}
