@@ -82,6 +82,7 @@
 #[doc(hidden)]
 pub mod bindings;
 mod ipam;
+pub mod kernel;
 pub mod kv;
 pub mod log;
 mod network;

@@ -31,7 +31,9 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::ops::{Deref, DerefMut};
 
+use crate::kernel::{Link, Route};
 use crate::log::Level;
+use crate::{IpNet, MacAddress};
 
 /// One line a driver logged.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,6 +50,77 @@ pub struct LogLine {
 pub(crate) struct FakeHost {
     pub(crate) kv: BTreeMap<String, Vec<u8>>,
     pub(crate) logs: Vec<LogLine>,
+    pub(crate) kernel: FakeKernel,
+}
+
+/// The fake kernel: links, addresses, routes and sysctls per namespace handle
+/// (0 is the host's), with no policy.
+#[derive(Default)]
+pub struct FakeKernel {
+    /// Links, with their namespace handle.
+    pub links: Vec<(u32, Link)>,
+    /// Addresses, with their namespace handle and link name.
+    pub addresses: Vec<(u32, String, IpNet)>,
+    /// Routes, with their namespace handle.
+    pub routes: Vec<(u32, Route)>,
+    /// sysctls, by namespace handle and key.
+    pub sysctls: BTreeMap<(u32, String), String>,
+    sandboxes: Vec<String>,
+    next_index: u32,
+}
+
+impl FakeKernel {
+    /// The handle of sandbox `id`'s namespace (made on first use).
+    pub(crate) fn namespace(&mut self, id: &str) -> u32 {
+        match self.sandboxes.iter().position(|s| s == id) {
+            Some(i) => i as u32 + 1,
+            None => {
+                self.sandboxes.push(id.to_owned());
+                self.sandboxes.len() as u32
+            }
+        }
+    }
+
+    /// The link named `name` in namespace `ns`.
+    pub fn find(&self, ns: u32, name: &str) -> Option<&Link> {
+        self.links
+            .iter()
+            .find(|(n, l)| *n == ns && l.name == name)
+            .map(|(_, l)| l)
+    }
+
+    #[expect(clippy::too_many_arguments, reason = "a link's fields")]
+    pub(crate) fn add(
+        &mut self,
+        ns: u32,
+        name: &str,
+        kind: &str,
+        mac: Option<MacAddress>,
+        mtu: Option<u32>,
+        master: Option<u32>,
+        up: bool,
+    ) -> u32 {
+        self.next_index += 1;
+        let index = self.next_index + 1;
+        self.links.push((
+            ns,
+            Link {
+                index,
+                name: name.to_owned(),
+                kind: Some(kind.to_owned()),
+                up,
+                master,
+                mtu,
+                mac,
+            },
+        ));
+        index
+    }
+}
+
+/// Reads this thread's fake kernel.
+pub fn kernel<R>(f: impl FnOnce(&FakeKernel) -> R) -> R {
+    with_host(|h| f(&h.kernel))
 }
 
 thread_local! {

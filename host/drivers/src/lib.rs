@@ -1,4 +1,4 @@
-//! wnet's built-in drivers: `null` (network), `default` and `null` (IPAM), compiled to
+//! wnet's built-in drivers: `bridge` and `null` (network), `default` and `null` (IPAM), compiled to
 //! WebAssembly components from `drivers/` when this crate builds, and embedded with
 //! their manifests.
 
@@ -52,6 +52,14 @@ mod tests {
             })
             .collect();
         names.sort();
-        assert_eq!(names, ["ipam:default", "ipam:null", "network:null"]);
+        assert_eq!(
+            names,
+            [
+                "ipam:default",
+                "ipam:null",
+                "network:bridge",
+                "network:null"
+            ]
+        );
     }
 }

@@ -1,0 +1,462 @@
+//! The bridge network driver, compatible with Docker's bridge options: one Linux
+//! bridge per network holding the network's gateway addresses, one veth pair per
+//! endpoint with its host end on the bridge. When the controller knows the sandbox at
+//! create-endpoint (connecting a container), the sandbox end is created straight in
+//! the sandbox's namespace; the host then names it (`eth0`…), addresses it and routes
+//! through it.
+//!
+//! Options (`-o`): `com.docker.network.bridge.name` (default `br-` + 12 characters of
+//! the network id), `com.docker.network.driver.mtu`,
+//! `com.docker.network.bridge.inhibit_ipv4`, `com.docker.network.container_iface_prefix`,
+//! and, recorded for the firewall to apply, `com.docker.network.bridge.enable_icc`,
+//! `com.docker.network.bridge.enable_ip_masquerade`,
+//! `com.docker.network.bridge.host_binding_ipv4`.
+
+use serde::{Deserialize, Serialize};
+use wnet_sdk::kernel::{self, LinkKind, NewLink, addresses, links};
+use wnet_sdk::{
+    EndpointInterface, EndpointRequest, Error, InterfaceName, IpNet, JoinInfo, JoinRequest,
+    MacAddress, NetworkDriver, NetworkRequest, Options, Result, keys, kv, log,
+};
+
+/// Option keys, Docker's spellings.
+pub mod opt {
+    /// The bridge's name.
+    pub const NAME: &str = "com.docker.network.bridge.name";
+    /// Inter-container traffic (firewall).
+    pub const ENABLE_ICC: &str = "com.docker.network.bridge.enable_icc";
+    /// Masquerade traffic leaving the network (firewall).
+    pub const ENABLE_IP_MASQUERADE: &str = "com.docker.network.bridge.enable_ip_masquerade";
+    /// Default host IP of published ports (firewall).
+    pub const HOST_BINDING_IPV4: &str = "com.docker.network.bridge.host_binding_ipv4";
+    /// Do not put the IPv4 gateway address on the bridge.
+    pub const INHIBIT_IPV4: &str = "com.docker.network.bridge.inhibit_ipv4";
+    /// Every key the driver knows.
+    pub const KNOWN: [&str; 7] = [
+        NAME,
+        ENABLE_ICC,
+        ENABLE_IP_MASQUERADE,
+        HOST_BINDING_IPV4,
+        INHIBIT_IPV4,
+        wnet_sdk::keys::MTU,
+        wnet_sdk::keys::CONTAINER_IFACE_PREFIX,
+    ];
+}
+
+/// What the driver keeps of a network.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Network {
+    /// The bridge's name.
+    pub bridge: String,
+    /// The MTU of the bridge and the veths.
+    pub mtu: Option<u32>,
+    /// The gateway addresses put on the bridge.
+    pub addresses: Vec<IpNet>,
+    /// The IPv4 gateway endpoints use.
+    pub gateway: Option<std::net::Ipv4Addr>,
+    /// The IPv6 gateway.
+    pub gateway_ipv6: Option<std::net::Ipv6Addr>,
+    /// The interface name prefix in sandboxes.
+    pub iface_prefix: String,
+    /// No way out.
+    pub internal: bool,
+    /// Recorded for the firewall.
+    pub enable_icc: bool,
+    /// Recorded for the firewall.
+    pub enable_ip_masquerade: bool,
+    /// Recorded for the firewall.
+    pub host_binding_ipv4: Option<std::net::Ipv4Addr>,
+}
+
+/// What the driver keeps of an endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Endpoint {
+    /// The veth end on the bridge.
+    pub host_end: String,
+    /// The end that goes into the sandbox.
+    pub sandbox_end: String,
+    /// The MAC of the sandbox end.
+    pub mac: Option<MacAddress>,
+}
+
+fn network_key(id: &str) -> String {
+    format!("network/{id}")
+}
+
+fn endpoint_key(network_id: &str, endpoint_id: &str) -> String {
+    format!("endpoint/{network_id}/{endpoint_id}")
+}
+
+fn load_network(id: &str) -> Result<Network> {
+    kv::get_json(&network_key(id))?
+        .ok_or_else(|| Error::not_found(format!("network {id} is not a bridge network")))
+}
+
+/// The first `n` characters of an id, for interface names.
+fn short(id: &str, n: usize) -> &str {
+    &id[..id.len().min(n)]
+}
+
+/// Docker's MAC for an IPv4 address: `02:42` and the address's four octets.
+pub fn mac_for(ip: std::net::Ipv4Addr) -> MacAddress {
+    let [a, b, c, d] = ip.octets();
+    MacAddress([0x02, 0x42, a, b, c, d])
+}
+
+/// Parses a network's options into what the driver keeps.
+pub fn parse(request: &NetworkRequest) -> Result<Network> {
+    let o: &Options = &request.options;
+    o.deny_unknown(&opt::KNOWN)?;
+    let bridge = match o.get(opt::NAME) {
+        Some(name) => name.to_owned(),
+        None => format!("br-{}", short(&request.network_id, 12)),
+    };
+    if bridge.is_empty() || bridge.len() > 15 || bridge.contains(['/', ' ', ':']) {
+        return Err(Error::invalid_parameter(format!(
+            "option `{}`: `{bridge}` is not a valid Linux interface name (1 to 15 characters, no `/`, `:` or spaces)",
+            opt::NAME
+        )));
+    }
+    let mtu = o.parse::<u32>(keys::MTU)?;
+    if let Some(mtu) = mtu
+        && !(68..=65535).contains(&mtu)
+    {
+        return Err(Error::invalid_parameter(format!(
+            "option `{}`: MTU {mtu} is outside 68..=65535",
+            keys::MTU
+        )));
+    }
+    let inhibit_ipv4 = o.bool(opt::INHIBIT_IPV4)?.unwrap_or(false);
+    let mut addresses = Vec::new();
+    let mut gateway = None;
+    for d in &request.ipv4_data {
+        if let Some(IpNet::V4(gw)) = d.gateway {
+            gateway.get_or_insert(gw.addr());
+            if !inhibit_ipv4 {
+                addresses.push(IpNet::V4(gw));
+            }
+        }
+    }
+    let mut gateway_ipv6 = None;
+    for d in &request.ipv6_data {
+        if let Some(IpNet::V6(gw)) = d.gateway {
+            gateway_ipv6.get_or_insert(gw.addr());
+            addresses.push(IpNet::V6(gw));
+        }
+    }
+    Ok(Network {
+        bridge,
+        mtu,
+        addresses,
+        gateway,
+        gateway_ipv6,
+        iface_prefix: o
+            .get(keys::CONTAINER_IFACE_PREFIX)
+            .unwrap_or("eth")
+            .to_owned(),
+        internal: request.internal,
+        enable_icc: o.bool(opt::ENABLE_ICC)?.unwrap_or(true),
+        enable_ip_masquerade: o.bool(opt::ENABLE_IP_MASQUERADE)?.unwrap_or(true),
+        host_binding_ipv4: o.parse(opt::HOST_BINDING_IPV4)?,
+    })
+}
+
+/// The bridge driver. Everything it knows is in `kv`.
+#[derive(Default)]
+pub struct Bridge;
+
+impl NetworkDriver for Bridge {
+    fn create_network(&mut self, request: NetworkRequest) -> Result<()> {
+        let net = parse(&request)?;
+        let host = kernel::host();
+        if links::get(host, &net.bridge)?.is_some() {
+            return Err(Error::conflict(format!(
+                "a link named `{}` already exists: choose another bridge name with -o {}",
+                net.bridge,
+                opt::NAME
+            )));
+        }
+        let mut bridge = NewLink::new(&net.bridge, LinkKind::Bridge);
+        bridge.mtu = net.mtu;
+        bridge.up = true;
+        links::create(host, &bridge)?;
+        for a in &net.addresses {
+            if let Err(e) = addresses::add(host, &net.bridge, *a) {
+                // Nothing half-made: the bridge goes with its addresses.
+                let _ = links::delete(host, &net.bridge);
+                return Err(e);
+            }
+        }
+        if let Err(e) = kv::set_json(&network_key(&request.network_id), &net) {
+            let _ = links::delete(host, &net.bridge);
+            return Err(e);
+        }
+        log::log(
+            log::Level::Info,
+            "bridge created",
+            &[("bridge", &net.bridge), ("network", &request.name)],
+        );
+        Ok(())
+    }
+
+    fn delete_network(&mut self, network_id: &str) -> Result<()> {
+        let net = load_network(network_id)?;
+        match links::delete(kernel::host(), &net.bridge) {
+            Ok(()) => {}
+            // Gone already (deleted by hand): what was asked is done.
+            Err(e) if e.kind == wnet_sdk::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        kv::delete(&network_key(network_id))?;
+        Ok(())
+    }
+
+    fn create_endpoint(&mut self, request: EndpointRequest) -> Result<EndpointInterface> {
+        let net = load_network(&request.network_id)?;
+        let host_end = format!("veth{}", short(&request.endpoint_id, 7));
+        let sandbox_end = format!("veth{}s", short(&request.endpoint_id, 7));
+        let derived = match (request.interface.mac_address, request.interface.address) {
+            (None, Some(a)) => Some(mac_for(a.addr())),
+            _ => None,
+        };
+        let mac = request.interface.mac_address.or(derived);
+        let namespace = match &request.sandbox {
+            Some(sb) => Some(kernel::sandbox(&sb.id)?),
+            None => None,
+        };
+        let mut veth = NewLink::new(
+            &host_end,
+            LinkKind::Veth {
+                peer: sandbox_end.clone(),
+                namespace,
+                mac,
+            },
+        );
+        veth.mtu = net.mtu;
+        veth.master = Some(net.bridge.clone());
+        veth.up = true;
+        links::create(kernel::host(), &veth)?;
+        let ep = Endpoint {
+            host_end: host_end.clone(),
+            sandbox_end,
+            mac,
+        };
+        if let Err(e) = kv::set_json(
+            &endpoint_key(&request.network_id, &request.endpoint_id),
+            &ep,
+        ) {
+            let _ = links::delete(kernel::host(), &host_end);
+            return Err(e);
+        }
+        Ok(EndpointInterface {
+            mac_address: derived,
+            created_in_sandbox: namespace.is_some(),
+            ..EndpointInterface::default()
+        })
+    }
+
+    fn delete_endpoint(&mut self, network_id: &str, endpoint_id: &str) -> Result<()> {
+        let key = endpoint_key(network_id, endpoint_id);
+        let ep: Endpoint = kv::get_json(&key)?.ok_or_else(|| {
+            Error::not_found(format!("endpoint {endpoint_id} is not a bridge endpoint"))
+        })?;
+        // Deleting the host end takes the other end too, wherever it is; after its
+        // sandbox went, the pair is gone already.
+        match links::delete(kernel::host(), &ep.host_end) {
+            Ok(()) => {}
+            Err(e) if e.kind == wnet_sdk::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        kv::delete(&key)?;
+        Ok(())
+    }
+
+    fn endpoint_oper_info(&mut self, network_id: &str, endpoint_id: &str) -> Result<Options> {
+        let ep: Endpoint = kv::get_json(&endpoint_key(network_id, endpoint_id))?
+            .ok_or_else(|| Error::not_found(format!("endpoint {endpoint_id}")))?;
+        let mut info: Options = [("host-interface", ep.host_end)].into_iter().collect();
+        if let Some(mac) = ep.mac {
+            info.insert(keys::MAC_ADDRESS, mac.to_string());
+        }
+        Ok(info)
+    }
+
+    fn join(&mut self, request: JoinRequest) -> Result<JoinInfo> {
+        let net = load_network(&request.network_id)?;
+        let ep: Endpoint = kv::get_json(&endpoint_key(&request.network_id, &request.endpoint_id))?
+            .ok_or_else(|| {
+                Error::not_found(format!(
+                    "endpoint {} is not a bridge endpoint",
+                    request.endpoint_id
+                ))
+            })?;
+        Ok(JoinInfo {
+            interface_name: Some(InterfaceName {
+                src_name: ep.sandbox_end,
+                dst_prefix: net.iface_prefix.clone(),
+                dst_name: request
+                    .options
+                    .get(keys::ENDPOINT_IFNAME)
+                    .map(str::to_owned),
+            }),
+            gateway: net.gateway.filter(|_| !net.internal),
+            gateway_ipv6: net.gateway_ipv6.filter(|_| !net.internal),
+            static_routes: Vec::new(),
+            disable_gateway_service: net.internal,
+        })
+    }
+
+    fn leave(&mut self, network_id: &str, endpoint_id: &str) -> Result<()> {
+        kv::get(&endpoint_key(network_id, endpoint_id))?
+            .map(drop)
+            .ok_or_else(|| Error::not_found(format!("endpoint {endpoint_id}")))
+    }
+}
+
+wnet_sdk::export_network_driver!(Bridge);
+
+#[cfg(test)]
+mod tests {
+    use wnet_sdk::testing::{Harness, kernel};
+    use wnet_sdk::{InterfaceInfo, IpamData, SandboxInfo};
+
+    use super::*;
+
+    fn request(id: &str, options: &[(&str, &str)]) -> NetworkRequest {
+        NetworkRequest {
+            network_id: id.into(),
+            name: "n".into(),
+            options: options.iter().copied().collect(),
+            enable_ipv4: true,
+            ipv4_data: vec![IpamData {
+                address_space: "LocalDefault".into(),
+                pool: "10.88.0.0/16".parse().unwrap(),
+                gateway: Some("10.88.0.1/16".parse().unwrap()),
+                aux_addresses: vec![],
+            }],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_network_is_a_bridge_with_its_gateway_and_goes_with_it() {
+        let mut h = Harness::<Bridge>::new();
+        h.create_network(request("0123456789abcdef", &[])).unwrap();
+        let br = kernel(|k| k.find(0, "br-0123456789ab").cloned()).unwrap();
+        assert_eq!(br.kind.as_deref(), Some("bridge"));
+        assert!(br.up);
+        assert_eq!(
+            kernel(|k| k.addresses.clone()),
+            [(
+                0,
+                "br-0123456789ab".to_owned(),
+                "10.88.0.1/16".parse().unwrap()
+            )]
+        );
+        h.restart();
+        h.delete_network("0123456789abcdef").unwrap();
+        assert!(kernel(|k| k.links.is_empty()));
+        assert!(h.kv().is_empty());
+    }
+
+    #[test]
+    fn options_are_docker_s_and_typos_are_errors() {
+        let net = parse(&request(
+            "n1",
+            &[
+                (opt::NAME, "wnet0"),
+                (keys::MTU, "1400"),
+                (opt::INHIBIT_IPV4, "true"),
+            ],
+        ))
+        .unwrap();
+        assert_eq!((net.bridge.as_str(), net.mtu), ("wnet0", Some(1400)));
+        assert!(
+            net.addresses.is_empty(),
+            "inhibit_ipv4 keeps the gateway off the bridge"
+        );
+        assert_eq!(net.gateway, Some("10.88.0.1".parse().unwrap()));
+        for (bad, what) in [
+            ((keys::MTU, "12"), "68..=65535"),
+            (
+                (opt::NAME, "a-name-far-too-long"),
+                "not a valid Linux interface name",
+            ),
+            (
+                ("com.docker.network.bridge.enable_icq", "true"),
+                "unknown option",
+            ),
+            ((opt::ENABLE_ICC, "maybe"), "true or false"),
+        ] {
+            let err = parse(&request("n1", &[bad])).unwrap_err();
+            assert!(err.message.contains(what), "{bad:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn endpoints_are_veths_made_in_the_sandbox_with_docker_s_mac() {
+        let mut h = Harness::<Bridge>::new();
+        h.create_network(request("net1", &[])).unwrap();
+        let ep = EndpointRequest {
+            network_id: "net1".into(),
+            endpoint_id: "abcdef123456".into(),
+            endpoint_name: "web".into(),
+            interface: InterfaceInfo {
+                address: Some("10.88.0.2/16".parse().unwrap()),
+                ..Default::default()
+            },
+            sandbox: Some(SandboxInfo {
+                id: "c1".into(),
+                key: "/run/wnet/netns/c1".into(),
+                options: Options::new(),
+            }),
+            ..Default::default()
+        };
+        let set = h.create_endpoint(ep).unwrap();
+        assert!(set.created_in_sandbox);
+        assert_eq!(set.mac_address.unwrap().to_string(), "02:42:0a:58:00:02");
+        let (host_end, peer) = kernel(|k| {
+            (
+                k.find(0, "vethabcdef1").cloned(),
+                k.find(1, "vethabcdef1s").cloned(),
+            )
+        });
+        assert!(
+            host_end.unwrap().master.is_some(),
+            "the host end is on the bridge"
+        );
+        assert_eq!(
+            peer.unwrap().mac,
+            set.mac_address,
+            "the sandbox end is in the sandbox"
+        );
+        let join = h
+            .join(JoinRequest {
+                network_id: "net1".into(),
+                endpoint_id: "abcdef123456".into(),
+                ..Default::default()
+            })
+            .unwrap();
+        let names = join.interface_name.unwrap();
+        assert_eq!(
+            (names.src_name.as_str(), names.dst_prefix.as_str()),
+            ("vethabcdef1s", "eth")
+        );
+        assert_eq!(join.gateway, Some("10.88.0.1".parse().unwrap()));
+        h.leave("net1", "abcdef123456").unwrap();
+        h.delete_endpoint("net1", "abcdef123456").unwrap();
+        assert!(kernel(|k| k.find(0, "vethabcdef1").is_none()));
+    }
+
+    #[test]
+    fn an_existing_link_of_the_same_name_is_not_taken_over() {
+        let mut h = Harness::<Bridge>::new();
+        h.create_network(request("net1", &[(opt::NAME, "wnet0")]))
+            .unwrap();
+        let err = h
+            .create_network(request("net2", &[(opt::NAME, "wnet0")]))
+            .unwrap_err();
+        assert_eq!(err.kind, wnet_sdk::ErrorKind::Conflict);
+        assert!(err.message.contains("wnet0"), "{err}");
+    }
+}
