@@ -263,12 +263,13 @@ impl netns::Host for HostState {
         if let Some(i) = self.namespaces.iter().position(|(k, _)| *k == key) {
             return Ok(i as u32 + 1);
         }
-        let ns = match lock(&k.opened).get(&sandbox_id) {
-            Some(ns) => ns.clone(),
+        let cached = lock(&k.opened).get(&sandbox_id).cloned();
+        let ns = match cached {
+            Some(ns) => ns,
             None => {
                 let ns = Namespace::adopt(Path::new(&info.key))
                     .map_err(|e| Error::Unavailable(e.to_string()))?;
-                lock(&k.opened).insert(sandbox_id.clone(), ns.clone());
+                lock(&k.opened).insert(sandbox_id, ns.clone());
                 ns
             }
         };

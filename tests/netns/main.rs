@@ -1,0 +1,434 @@
+//! End to end with the real kernel: the controller, the WASM drivers and netlink,
+//! inside network and mount namespaces this process makes for itself first (needs
+//! root), so the machine's own interfaces are never seen or touched. Traffic between
+//! sandboxes is checked with TCP.
+//!
+//! A plain `main` because the process must leave the machine's namespaces before any
+//! thread exists.
+#![allow(
+    clippy::unwrap_used,
+    clippy::print_stdout,
+    clippy::print_stderr,
+    missing_docs,
+    reason = "a test binary"
+)]
+
+use std::future::Future;
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use wnet_core::{
+    Config, Controller, EndpointOptions, IpamConfig, JoinOptions, MemoryStore, Network,
+    NetworkOptions, Sandbox, SandboxOptions,
+};
+use wnet_netlink::osl::KernelSandboxes;
+use wnet_netlink::{Namespace, Netlink, RtNetlink};
+use wnet_runtime::{Kernel, Runtime, RuntimeConfig};
+
+type Test = fn() -> Pin<Box<dyn Future<Output = ()>>>;
+
+/// A wnet host whose "host namespace" is one made for the test.
+struct Host {
+    controller: Controller,
+    nl: Arc<RtNetlink>,
+    ns: Namespace,
+    run_dir: PathBuf,
+}
+
+async fn host(name: &str) -> Host {
+    let ns = Namespace::create(Path::new("/run/wnet-e2e/hosts"), name).unwrap();
+    let nl = Arc::new(RtNetlink::new());
+    let store = Arc::new(MemoryStore::new());
+    let run_dir = PathBuf::from("/run/wnet-e2e").join(name);
+    let runtime = Runtime::new(RuntimeConfig {
+        cache_dir: Some(wnet_tests::cache_dir()),
+        store: store.clone(),
+        kernel: Some(Kernel {
+            netlink: nl.clone(),
+            host: ns.clone(),
+        }),
+        ..RuntimeConfig::default()
+    })
+    .unwrap();
+    let controller = Controller::new(Config {
+        store,
+        os: Arc::new(KernelSandboxes::new(nl.clone(), ns.clone(), &run_dir)),
+        ..Config::default()
+    })
+    .unwrap();
+    for d in wnet_drivers::load_all(&runtime).await.unwrap() {
+        d.register(&controller).unwrap();
+    }
+    Host {
+        controller,
+        nl,
+        ns,
+        run_dir,
+    }
+}
+
+async fn bridge(h: &Host, name: &str, subnet: &str) -> Network {
+    let opts = NetworkOptions::default().with_subnet(IpamConfig::subnet(subnet.parse().unwrap()));
+    h.controller
+        .new_network("bridge", name, opts)
+        .await
+        .unwrap()
+}
+
+/// A sandbox attached to `net` the fast way: the endpoint is created for the sandbox,
+/// so its interface is made inside it.
+async fn attach(h: &Host, net: &Network, sandbox: &Sandbox, ep: &str) -> wnet_core::Endpoint {
+    let opts = EndpointOptions {
+        sandbox: Some(sandbox.id().to_owned()),
+        ..EndpointOptions::default()
+    };
+    let e = net.create_endpoint(ep, opts).await.unwrap();
+    e.join(sandbox, JoinOptions::default()).await.unwrap();
+    let _ = h;
+    e
+}
+
+fn ns_of(sandbox: &Sandbox) -> Namespace {
+    Namespace::adopt(Path::new(&sandbox.info().unwrap().key)).unwrap()
+}
+
+fn v4(ep: &wnet_core::Endpoint) -> String {
+    ep.info().unwrap().address.unwrap().addr().to_string()
+}
+
+/// `ping` from `from` to a listener in `to`, `pong` back.
+fn tcp(from: &Namespace, to: &Namespace, to_addr: &str) {
+    let addr: SocketAddr = format!("{to_addr}:7777").parse().unwrap();
+    let listener = to.run(move || TcpListener::bind(addr).unwrap()).unwrap();
+    let server = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 4];
+        s.read_exact(&mut buf).unwrap();
+        s.write_all(b"pong").unwrap();
+        buf
+    });
+    let reply = from
+        .run(move || {
+            let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
+            s.write_all(b"ping").unwrap();
+            let mut buf = [0u8; 4];
+            s.read_exact(&mut buf).unwrap();
+            buf
+        })
+        .unwrap();
+    assert_eq!(&server.join().unwrap(), b"ping");
+    assert_eq!(&reply, b"pong");
+}
+
+/// Whether `addr` answers at all from `from` (a refused connection is an answer).
+fn reaches(from: &Namespace, addr: &str) -> bool {
+    let addr: SocketAddr = format!("{addr}:9").parse().unwrap();
+    from.run(
+        move || match TcpStream::connect_timeout(&addr, Duration::from_secs(2)) {
+            Ok(_) => true,
+            Err(e) => e.kind() == ErrorKind::ConnectionRefused,
+        },
+    )
+    .unwrap()
+}
+
+/// Links (name, kind, up), addresses and routes of a namespace, sorted.
+async fn state(nl: &RtNetlink, ns: &Namespace) -> Vec<String> {
+    let mut out: Vec<String> = nl
+        .links(ns)
+        .await
+        .unwrap()
+        .iter()
+        .map(|l| format!("link {} {:?} {}", l.name, l.kind, l.up))
+        .collect();
+    out.extend(
+        nl.addrs(ns)
+            .await
+            .unwrap()
+            .iter()
+            .map(|a| format!("addr {}", a.address)),
+    );
+    out.extend(
+        nl.routes(ns)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| format!("route {:?}", r)),
+    );
+    out.sort();
+    out
+}
+
+fn two_sandboxes_on_a_bridge_talk_both_ways_and_reach_the_gateway()
+-> Pin<Box<dyn Future<Output = ()>>> {
+    Box::pin(async {
+        let h = host("talk").await;
+        let net = bridge(&h, "front", "10.88.0.0/16").await;
+        let a = h
+            .controller
+            .new_sandbox("a", SandboxOptions::default())
+            .await
+            .unwrap();
+        let b = h
+            .controller
+            .new_sandbox("b", SandboxOptions::default())
+            .await
+            .unwrap();
+        let ea = attach(&h, &net, &a, "ea").await;
+        let eb = attach(&h, &net, &b, "eb").await;
+        assert_eq!(
+            (v4(&ea).as_str(), v4(&eb).as_str()),
+            ("10.88.0.2", "10.88.0.3")
+        );
+        assert!(
+            ea.info().unwrap().created_in_sandbox.is_some(),
+            "made in place, not moved"
+        );
+
+        let (na, nb) = (ns_of(&a), ns_of(&b));
+        let eth0 = h.nl.link_by_name(&na, "eth0").await.unwrap().unwrap();
+        assert!(eth0.up);
+        assert_eq!(eth0.mac.unwrap().to_string(), "02:42:0a:58:00:02");
+        let routes = h.nl.routes(&na).await.unwrap();
+        assert!(
+            routes.iter().any(|r| r.destination.prefix_len() == 0
+                && r.gateway == Some("10.88.0.1".parse().unwrap())),
+            "{routes:?}"
+        );
+        let bridge_name = format!("br-{}", &net.id()[..12]);
+        assert!(
+            h.nl.link_by_name(&h.ns, &bridge_name)
+                .await
+                .unwrap()
+                .is_some()
+        );
+
+        tcp(&na, &nb, "10.88.0.3");
+        tcp(&nb, &na, "10.88.0.2");
+        assert!(reaches(&na, "10.88.0.1"), "the gateway answers");
+    })
+}
+
+fn a_sandbox_on_two_networks_and_networks_kept_apart() -> Pin<Box<dyn Future<Output = ()>>> {
+    Box::pin(async {
+        let h = host("two").await;
+        let front = bridge(&h, "front", "10.88.0.0/16").await;
+        let back = bridge(&h, "back", "10.99.0.0/16").await;
+        let app = h
+            .controller
+            .new_sandbox("app", SandboxOptions::default())
+            .await
+            .unwrap();
+        let web = h
+            .controller
+            .new_sandbox("web", SandboxOptions::default())
+            .await
+            .unwrap();
+        let db = h
+            .controller
+            .new_sandbox("db", SandboxOptions::default())
+            .await
+            .unwrap();
+        attach(&h, &front, &app, "app-front").await;
+        attach(&h, &back, &app, "app-back").await;
+        attach(&h, &front, &web, "web").await;
+        attach(&h, &back, &db, "db").await;
+
+        let napp = ns_of(&app);
+        let eth0 = h.nl.link_by_name(&napp, "eth0").await.unwrap().unwrap();
+        let eth1 = h.nl.link_by_name(&napp, "eth1").await.unwrap().unwrap();
+        let addrs = h.nl.addrs(&napp).await.unwrap();
+        assert!(
+            addrs
+                .iter()
+                .any(|a| a.index == eth0.index && a.address.to_string() == "10.88.0.2/16"),
+            "{addrs:?}"
+        );
+        assert!(
+            addrs
+                .iter()
+                .any(|a| a.index == eth1.index && a.address.to_string() == "10.99.0.2/16"),
+            "{addrs:?}"
+        );
+        let defaults: Vec<_> =
+            h.nl.routes(&napp)
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|r| r.destination.prefix_len() == 0 && r.destination.addr().is_ipv4())
+                .collect();
+        assert_eq!(
+            defaults.len(),
+            1,
+            "one default route, through the first network: {defaults:?}"
+        );
+        assert_eq!(defaults[0].oif, Some(eth0.index));
+
+        tcp(&napp, &ns_of(&web), "10.88.0.3");
+        tcp(&napp, &ns_of(&db), "10.99.0.3");
+        tcp(&ns_of(&db), &napp, "10.99.0.2");
+        assert!(
+            !reaches(&ns_of(&web), "10.99.0.3"),
+            "web has no way into the back network"
+        );
+    })
+}
+
+fn an_endpoint_made_before_its_sandbox_is_moved_in() -> Pin<Box<dyn Future<Output = ()>>> {
+    Box::pin(async {
+        let h = host("moved").await;
+        let net = bridge(&h, "late", "10.77.0.0/24").await;
+        let a = h
+            .controller
+            .new_sandbox("a", SandboxOptions::default())
+            .await
+            .unwrap();
+        let b = h
+            .controller
+            .new_sandbox("b", SandboxOptions::default())
+            .await
+            .unwrap();
+        // Created without a sandbox: the veth is made in the host namespace and the
+        // host moves its end in at join (the slow path).
+        let ea = net
+            .create_endpoint("ea", EndpointOptions::default())
+            .await
+            .unwrap();
+        ea.join(&a, JoinOptions::default()).await.unwrap();
+        assert!(ea.info().unwrap().created_in_sandbox.is_none());
+        attach(&h, &net, &b, "eb").await;
+        tcp(&ns_of(&a), &ns_of(&b), "10.77.0.3");
+        // Leave moves it back out; the driver then deletes the pair.
+        ea.leave(&a).await.unwrap();
+        assert!(
+            h.nl.link_by_name(&ns_of(&a), "eth0")
+                .await
+                .unwrap()
+                .is_none()
+        );
+        ea.delete(false).await.unwrap();
+        let left: Vec<String> =
+            h.nl.links(&h.ns)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|l| l.name)
+                .collect();
+        assert_eq!(
+            left.iter().filter(|n| n.starts_with("veth")).count(),
+            1,
+            "only b's veth remains: {left:?}"
+        );
+    })
+}
+
+fn nothing_remains_after_leave_delete_and_sandbox_removal() -> Pin<Box<dyn Future<Output = ()>>> {
+    Box::pin(async {
+        let h = host("clean").await;
+        let before = state(&h.nl, &h.ns).await;
+        let net = bridge(&h, "temp", "10.66.0.0/24").await;
+        let mut sandboxes = Vec::new();
+        for i in 0..3 {
+            let sb = h
+                .controller
+                .new_sandbox(&format!("s{i}"), SandboxOptions::default())
+                .await
+                .unwrap();
+            attach(&h, &net, &sb, &format!("e{i}")).await;
+            sandboxes.push(sb);
+        }
+        let keys: Vec<String> = sandboxes.iter().map(|s| s.info().unwrap().key).collect();
+        // One endpoint leaves and is deleted while its sandbox lives on.
+        let e0 = net.endpoint("e0").unwrap();
+        e0.leave(&sandboxes[0]).await.unwrap();
+        let sandbox_before_join = state(&h.nl, &ns_of(&sandboxes[0])).await;
+        assert!(
+            sandbox_before_join.iter().all(|l| !l.contains("eth0")),
+            "{sandbox_before_join:?}"
+        );
+        e0.delete(false).await.unwrap();
+        for sb in &sandboxes {
+            sb.delete().await.unwrap();
+        }
+        net.delete().await.unwrap();
+        for key in &keys {
+            assert!(!Path::new(key).exists(), "namespace file {key} left behind");
+        }
+        // The kernel tears down a removed namespace's links asynchronously.
+        let mut after = state(&h.nl, &h.ns).await;
+        for _ in 0..100 {
+            if after == before {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            after = state(&h.nl, &h.ns).await;
+        }
+        assert_eq!(after, before, "the host namespace is as it was");
+        assert!(
+            std::fs::read_dir(h.run_dir.join("netns"))
+                .unwrap()
+                .next()
+                .is_none()
+        );
+    })
+}
+
+fn main() {
+    if let Err(e) = wnet_netlink::isolate_process() {
+        eprintln!("netns tests: {e}");
+        std::process::exit(1);
+    }
+    let tests: [(&str, Test); 4] = [
+        (
+            "two_sandboxes_on_a_bridge_talk_both_ways_and_reach_the_gateway",
+            two_sandboxes_on_a_bridge_talk_both_ways_and_reach_the_gateway,
+        ),
+        (
+            "a_sandbox_on_two_networks_and_networks_kept_apart",
+            a_sandbox_on_two_networks_and_networks_kept_apart,
+        ),
+        (
+            "an_endpoint_made_before_its_sandbox_is_moved_in",
+            an_endpoint_made_before_its_sandbox_is_moved_in,
+        ),
+        (
+            "nothing_remains_after_leave_delete_and_sandbox_removal",
+            nothing_remains_after_leave_delete_and_sandbox_removal,
+        ),
+    ];
+    let filter: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut failed = Vec::new();
+    let mut ran = 0;
+    for (name, test) in tests {
+        if !filter.is_empty() && !filter.iter().any(|f| name.contains(f.as_str())) {
+            continue;
+        }
+        ran += 1;
+        let ok =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rt.block_on(test()))).is_ok();
+        println!("test {name} ... {}", if ok { "ok" } else { "FAILED" });
+        if !ok {
+            failed.push(name);
+        }
+    }
+    println!(
+        "\ntest result: {}. {} passed; {} failed",
+        if failed.is_empty() { "ok" } else { "FAILED" },
+        ran - failed.len(),
+        failed.len()
+    );
+    if !failed.is_empty() {
+        std::process::exit(101);
+    }
+}
