@@ -34,6 +34,7 @@ type Test = fn() -> Pin<Box<dyn Future<Output = ()>>>;
 /// A wnet host whose "host namespace" is one made for the test.
 struct Host {
     controller: Controller,
+    runtime: Runtime,
     nl: Arc<RtNetlink>,
     ns: Namespace,
     run_dir: PathBuf,
@@ -65,6 +66,7 @@ async fn host(name: &str) -> Host {
     }
     Host {
         controller,
+        runtime,
         nl,
         ns,
         run_dir,
@@ -377,12 +379,99 @@ fn nothing_remains_after_leave_delete_and_sandbox_removal() -> Pin<Box<dyn Futur
     })
 }
 
+fn a_driver_is_refused_what_its_manifest_and_ledger_do_not_allow()
+-> Pin<Box<dyn Future<Output = ()>>> {
+    Box::pin(async {
+        let h = host("policy").await;
+        let hostile = h
+            .runtime
+            .load(
+                wnet_tests::FIXTURE_HOSTILE.wasm,
+                wnet_tests::FIXTURE_HOSTILE.manifest(),
+            )
+            .await
+            .unwrap();
+        hostile.register(&h.controller).unwrap();
+        // Something to reach for: the "machine's" eth0, another driver's bridge, a sandbox.
+        let eth0 = wnet_netlink::NewLink::new(
+            "eth0",
+            wnet_netlink::LinkKind::Veth {
+                peer_name: "eth0-peer".into(),
+                peer_ns: None,
+                peer_mac: None,
+            },
+        );
+        h.nl.link_add(&h.ns, eth0).await.unwrap();
+        let net = bridge(&h, "front", "10.88.0.0/16").await;
+        let a = h
+            .controller
+            .new_sandbox("a", SandboxOptions::default())
+            .await
+            .unwrap();
+        attach(&h, &net, &a, "ea").await;
+        let theirs = format!("br-{}", &net.id()[..12]);
+        let before = state(&h.nl, &h.ns).await;
+        let sandbox_before = state(&h.nl, &ns_of(&a)).await;
+
+        let cases = [
+            (format!("down:eth0"), "was not created by this driver"),
+            (format!("delete:eth0"), "was not created by this driver"),
+            (format!("rename:lo"), "was not created by this driver"),
+            (format!("delete:lo"), "was not created by this driver"),
+            (format!("address:eth0"), "was not created by this driver"),
+            (format!("route:eth0"), "was not created by this driver"),
+            (format!("delete:{theirs}"), "was not created by this driver"),
+            (
+                format!("enslave:{theirs}"),
+                "was not created by this driver",
+            ),
+            (format!("create:evil0"), "outside this driver's prefixes"),
+            (format!("bridge"), "may not create bridge links"),
+            (format!("sysctl:net.ipv4.ip_forward"), "is not granted"),
+            (format!("sandbox:a"), "is not open to this driver"),
+        ];
+        for (i, (act, rule)) in cases.iter().enumerate() {
+            let opts = NetworkOptions {
+                options: [("hostile.create-network", act.as_str())]
+                    .into_iter()
+                    .collect(),
+                ..NetworkOptions::default()
+            };
+            let err = h
+                .controller
+                .new_network("hostile", &format!("h{i}"), opts)
+                .await
+                .unwrap_err();
+            let msg = err.to_string();
+            assert!(
+                msg.contains("forbidden") && msg.contains(rule) && msg.contains("`hostile`"),
+                "{act}: {msg}"
+            );
+            assert_eq!(
+                state(&h.nl, &h.ns).await,
+                before,
+                "{act}: the host namespace changed"
+            );
+        }
+        assert_eq!(
+            state(&h.nl, &ns_of(&a)).await,
+            sandbox_before,
+            "the sandbox changed"
+        );
+        tcp(&ns_of(&a), &ns_of(&a), "10.88.0.2");
+    })
+}
+
 fn main() {
     if let Err(e) = wnet_netlink::isolate_process() {
         eprintln!("netns tests: {e}");
         std::process::exit(1);
     }
-    let tests: [(&str, Test); 4] = [
+    let tests: [(&str, Test); 5] = [
+        (
+            "a_driver_is_refused_what_its_manifest_and_ledger_do_not_allow",
+            a_driver_is_refused_what_its_manifest_and_ledger_do_not_allow,
+        ),
         (
             "two_sandboxes_on_a_bridge_talk_both_ways_and_reach_the_gateway",
             two_sandboxes_on_a_bridge_talk_both_ways_and_reach_the_gateway,
