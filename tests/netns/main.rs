@@ -138,8 +138,17 @@ fn reaches(from: &Namespace, addr: &str) -> bool {
     .unwrap()
 }
 
-/// Links (name, kind, up), addresses and routes of a namespace, sorted.
+/// Links (name, kind, up), addresses and routes of a namespace, sorted. IPv6
+/// link-local addresses and the link-local and multicast routes the kernel adds by
+/// itself, a moment after a link comes up, are left out: they are not wnet's doing.
 async fn state(nl: &RtNetlink, ns: &Namespace) -> Vec<String> {
+    let kernel_own = |net: &wnet_types::IpNet| match net {
+        wnet_types::IpNet::V6(n) => {
+            let first = n.addr().segments()[0];
+            first & 0xffc0 == 0xfe80 || first & 0xff00 == 0xff00
+        }
+        wnet_types::IpNet::V4(_) => false,
+    };
     let mut out: Vec<String> = nl
         .links(ns)
         .await
@@ -152,6 +161,7 @@ async fn state(nl: &RtNetlink, ns: &Namespace) -> Vec<String> {
             .await
             .unwrap()
             .iter()
+            .filter(|a| !kernel_own(&a.address))
             .map(|a| format!("addr {}", a.address)),
     );
     out.extend(
@@ -159,7 +169,8 @@ async fn state(nl: &RtNetlink, ns: &Namespace) -> Vec<String> {
             .await
             .unwrap()
             .iter()
-            .map(|r| format!("route {:?}", r)),
+            .filter(|r| !kernel_own(&r.destination))
+            .map(|r| format!("route {r:?}")),
     );
     out.sort();
     out
@@ -414,21 +425,21 @@ fn a_driver_is_refused_what_its_manifest_and_ledger_do_not_allow()
         let sandbox_before = state(&h.nl, &ns_of(&a)).await;
 
         let cases = [
-            (format!("down:eth0"), "was not created by this driver"),
-            (format!("delete:eth0"), "was not created by this driver"),
-            (format!("rename:lo"), "was not created by this driver"),
-            (format!("delete:lo"), "was not created by this driver"),
-            (format!("address:eth0"), "was not created by this driver"),
-            (format!("route:eth0"), "was not created by this driver"),
+            ("down:eth0".to_owned(), "was not created by this driver"),
+            ("delete:eth0".to_owned(), "was not created by this driver"),
+            ("rename:lo".to_owned(), "was not created by this driver"),
+            ("delete:lo".to_owned(), "was not created by this driver"),
+            ("address:eth0".to_owned(), "was not created by this driver"),
+            ("route:eth0".to_owned(), "was not created by this driver"),
             (format!("delete:{theirs}"), "was not created by this driver"),
             (
                 format!("enslave:{theirs}"),
                 "was not created by this driver",
             ),
-            (format!("create:evil0"), "outside this driver's prefixes"),
-            (format!("bridge"), "may not create bridge links"),
-            (format!("sysctl:net.ipv4.ip_forward"), "is not granted"),
-            (format!("sandbox:a"), "is not open to this driver"),
+            ("create:evil0".to_owned(), "outside this driver's prefixes"),
+            ("bridge".to_owned(), "may not create bridge links"),
+            ("sysctl:net.ipv4.ip_forward".to_owned(), "is not granted"),
+            ("sandbox:a".to_owned(), "is not open to this driver"),
         ];
         for (i, (act, rule)) in cases.iter().enumerate() {
             let opts = NetworkOptions {

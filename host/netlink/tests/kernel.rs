@@ -351,6 +351,18 @@ fn sysctl_is_scoped_to_its_namespace_and_allow_list() -> Pin<Box<dyn Future<Outp
     })
 }
 
+/// Whether the kernel adds this prefix by itself (IPv6 link-local and multicast),
+/// a moment after a link comes up: not something a comparison should wait on.
+fn kernel_own(net: &IpNet) -> bool {
+    match net {
+        IpNet::V6(n) => {
+            let first = n.addr().segments()[0];
+            first & 0xffc0 == 0xfe80 || first & 0xff00 == 0xff00
+        }
+        IpNet::V4(_) => false,
+    }
+}
+
 /// Links (name, up), addresses and routes of a namespace, sorted: what a before/after
 /// comparison needs.
 async fn state(nl: &RtNetlink, ns: &Namespace) -> (Vec<(String, bool)>, Vec<String>, Vec<String>) {
@@ -366,6 +378,7 @@ async fn state(nl: &RtNetlink, ns: &Namespace) -> (Vec<(String, bool)>, Vec<Stri
         .await
         .unwrap()
         .iter()
+        .filter(|a| !kernel_own(&a.address))
         .map(|a| format!("{}@{}", a.address, a.index))
         .collect();
     let mut routes: Vec<String> = nl
@@ -373,6 +386,7 @@ async fn state(nl: &RtNetlink, ns: &Namespace) -> (Vec<(String, bool)>, Vec<Stri
         .await
         .unwrap()
         .iter()
+        .filter(|r| !kernel_own(&r.destination))
         .map(|r| format!("{r:?}"))
         .collect();
     links.sort();
