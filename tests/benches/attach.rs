@@ -1,0 +1,211 @@
+//! The job of `shared/bench/peers`, through wnet's controller and its WASM bridge
+//! driver: one bridge network 10.88.0.0/16, N fresh namespaces attached (veth, `eth0`,
+//! address, default route), then detached and the network deleted.
+//!
+//! As in the peers' harness, the N namespaces exist before timing (made by the
+//! controller's `new_sandbox`, untimed). **attach** (timed) = create the network, then
+//! per container create its endpoint for its sandbox (the veth's other end is made in
+//! place) and join. **detach** (timed) = per container leave and delete the endpoint
+//! (the driver deletes the veth), then delete the network. An untimed check follows
+//! each phase.
+//!
+//! Run: `cargo bench -p wnet-tests --bench attach [-- N…]` (default 1 10 100 500;
+//! `REPS=3`). Needs root; everything happens in namespaces the process makes first.
+#![allow(
+    clippy::unwrap_used,
+    clippy::print_stdout,
+    clippy::print_stderr,
+    missing_docs,
+    reason = "a benchmark binary"
+)]
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use wnet_core::{
+    Config, Controller, EndpointOptions, IpamConfig, JoinOptions, MemoryStore, NetworkOptions,
+    SandboxOptions,
+};
+use wnet_netlink::osl::KernelSandboxes;
+use wnet_netlink::{Namespace, Netlink, RtNetlink};
+use wnet_runtime::{Kernel, Runtime, RuntimeConfig};
+
+struct Rep {
+    attach_ms: f64,
+    detach_ms: f64,
+}
+
+async fn rep(n: usize, tag: &str) -> Rep {
+    let host = Namespace::create(Path::new("/run/wnet-bench/hosts"), tag).unwrap();
+    let nl = Arc::new(RtNetlink::new());
+    let store = Arc::new(MemoryStore::new());
+    let runtime = Runtime::new(RuntimeConfig {
+        cache_dir: Some(wnet_tests::cache_dir()),
+        store: store.clone(),
+        kernel: Some(Kernel {
+            netlink: nl.clone(),
+            host: host.clone(),
+        }),
+        ..RuntimeConfig::default()
+    })
+    .unwrap();
+    let controller = Controller::new(Config {
+        store,
+        os: Arc::new(KernelSandboxes::new(
+            nl.clone(),
+            host.clone(),
+            &Path::new("/run/wnet-bench").join(tag),
+        )),
+        ..Config::default()
+    })
+    .unwrap();
+    for d in wnet_drivers::load_all(&runtime).await.unwrap() {
+        d.register(&controller).unwrap();
+    }
+    let mut sandboxes = Vec::with_capacity(n);
+    for i in 1..=n {
+        sandboxes.push(
+            controller
+                .new_sandbox(&format!("c{i}"), SandboxOptions::default())
+                .await
+                .unwrap(),
+        );
+    }
+
+    let t = Instant::now();
+    let opts = NetworkOptions {
+        options: [("com.docker.network.bridge.name", "wnet0")]
+            .into_iter()
+            .collect(),
+        ..NetworkOptions::default().with_subnet(IpamConfig::subnet("10.88.0.0/16".parse().unwrap()))
+    };
+    let net = controller
+        .new_network("bridge", "bench", opts)
+        .await
+        .unwrap();
+    let mut endpoints = Vec::with_capacity(n);
+    for sb in &sandboxes {
+        let ep = net
+            .create_endpoint(
+                &format!("e-{}", sb.id()),
+                EndpointOptions {
+                    sandbox: Some(sb.id().to_owned()),
+                    ..EndpointOptions::default()
+                },
+            )
+            .await
+            .unwrap();
+        ep.join(sb, JoinOptions::default()).await.unwrap();
+        endpoints.push((ep, sb.clone()));
+    }
+    let attach_ms = t.elapsed().as_secs_f64() * 1e3;
+
+    // Untimed check: the bridge has N ports and the gateway; the first and last
+    // containers are configured.
+    let bridge = nl.link_by_name(&host, "wnet0").await.unwrap().unwrap();
+    let ports = nl
+        .links(&host)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|l| l.master == Some(bridge.index))
+        .count();
+    assert_eq!(ports, n);
+    for sb in [&sandboxes[0], &sandboxes[n - 1]] {
+        let ns = Namespace::adopt(Path::new(&sb.info().unwrap().key)).unwrap();
+        let eth0 = nl.link_by_name(&ns, "eth0").await.unwrap().unwrap();
+        assert!(eth0.up);
+        assert!(
+            nl.routes(&ns)
+                .await
+                .unwrap()
+                .iter()
+                .any(|r| r.destination.prefix_len() == 0)
+        );
+    }
+
+    let t = Instant::now();
+    for (ep, sb) in &endpoints {
+        ep.leave(sb).await.unwrap();
+        ep.delete(false).await.unwrap();
+    }
+    net.delete().await.unwrap();
+    let detach_ms = t.elapsed().as_secs_f64() * 1e3;
+
+    // Untimed check: nothing left in the host namespace but lo; no eth0 in cN.
+    let left: Vec<String> = nl
+        .links(&host)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| l.name)
+        .collect();
+    assert_eq!(left, ["lo"]);
+    let last = Namespace::adopt(Path::new(&sandboxes[n - 1].info().unwrap().key)).unwrap();
+    assert!(nl.link_by_name(&last, "eth0").await.unwrap().is_none());
+    for sb in sandboxes {
+        sb.delete().await.unwrap();
+    }
+    host.remove().unwrap();
+    Rep {
+        attach_ms,
+        detach_ms,
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() {
+    let sizes: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    // `cargo bench` passes `--bench`; a name filter that is not ours skips this bench.
+    if std::env::args().skip(1).any(|a| {
+        !a.starts_with('-') && a.parse::<usize>().is_err() && !"attach".contains(a.as_str())
+    }) {
+        return;
+    }
+    let sizes = if sizes.is_empty() {
+        vec![1, 10, 100, 500]
+    } else {
+        sizes
+    };
+    let reps: usize = std::env::var("REPS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(3);
+    if let Err(e) = wnet_netlink::isolate_process() {
+        eprintln!("attach bench: {e}");
+        std::process::exit(1);
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    println!(
+        "{:<12} {:>5} {:>4} {:>10} {:>10} {:>10} {:>10}",
+        "peer", "N", "reps", "attach ms", "att ms/ctr", "detach ms", "det ms/ctr"
+    );
+    for n in sizes {
+        let runs: Vec<Rep> = (0..reps)
+            .map(|r| rt.block_on(rep(n, &format!("n{n}-r{r}"))))
+            .collect();
+        let attach = median(runs.iter().map(|r| r.attach_ms).collect());
+        let detach = median(runs.iter().map(|r| r.detach_ms).collect());
+        println!(
+            "{:<12} {:>5} {:>4} {:>10.1} {:>10.2} {:>10.1} {:>10.2}",
+            "wnet_lib",
+            n,
+            reps,
+            attach,
+            attach / n as f64,
+            detach,
+            detach / n as f64
+        );
+    }
+}
