@@ -473,12 +473,93 @@ fn a_driver_is_refused_what_its_manifest_and_ledger_do_not_allow()
     })
 }
 
+fn macvlan_sandboxes_on_a_veth_parent_talk_to_each_other() -> Pin<Box<dyn Future<Output = ()>>> {
+    Box::pin(async {
+        let h = host("macvlan").await;
+        // A veth pair, both ends up, stands in for a physical parent.
+        let mut parent = wnet_netlink::NewLink::new(
+            "uplink0",
+            wnet_netlink::LinkKind::Veth {
+                peer_name: "uplink0-sw".into(),
+                peer_ns: None,
+                peer_mac: None,
+            },
+        );
+        parent.up = true;
+        h.nl.link_add(&h.ns, parent).await.unwrap();
+        let sw =
+            h.nl.link_by_name(&h.ns, "uplink0-sw")
+                .await
+                .unwrap()
+                .unwrap();
+        let up = wnet_netlink::LinkChange {
+            up: Some(true),
+            ..Default::default()
+        };
+        h.nl.link_set(&h.ns, sw.index, up).await.unwrap();
+        let before = state(&h.nl, &h.ns).await;
+
+        let missing = NetworkOptions {
+            options: [("parent", "eth7")].into_iter().collect(),
+            ..NetworkOptions::default()
+        };
+        let err = h
+            .controller
+            .new_network("macvlan", "bad", missing)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("`eth7` does not exist"), "{err}");
+
+        let opts = NetworkOptions {
+            options: [("parent", "uplink0")].into_iter().collect(),
+            ..NetworkOptions::default()
+                .with_subnet(IpamConfig::subnet("192.0.2.0/24".parse().unwrap()))
+        };
+        let net = h
+            .controller
+            .new_network("macvlan", "lan", opts)
+            .await
+            .unwrap();
+        let a = h
+            .controller
+            .new_sandbox("a", SandboxOptions::default())
+            .await
+            .unwrap();
+        let b = h
+            .controller
+            .new_sandbox("b", SandboxOptions::default())
+            .await
+            .unwrap();
+        let ea = attach(&h, &net, &a, "ea").await;
+        let eb = attach(&h, &net, &b, "eb").await;
+        let eth0 =
+            h.nl.link_by_name(&ns_of(&a), "eth0")
+                .await
+                .unwrap()
+                .unwrap();
+        assert_eq!(eth0.kind.as_deref(), Some("macvlan"));
+        assert_eq!(eth0.mac.unwrap().to_string(), "02:42:c0:00:02:02");
+        tcp(&ns_of(&a), &ns_of(&b), "192.0.2.3");
+        tcp(&ns_of(&b), &ns_of(&a), "192.0.2.2");
+        for (ep, sb) in [(ea, &a), (eb, &b)] {
+            ep.leave(sb).await.unwrap();
+            ep.delete(false).await.unwrap();
+        }
+        net.delete().await.unwrap();
+        assert_eq!(state(&h.nl, &h.ns).await, before, "no macvlan left behind");
+    })
+}
+
 fn main() {
     if let Err(e) = wnet_netlink::isolate_process() {
         eprintln!("netns tests: {e}");
         std::process::exit(1);
     }
-    let tests: [(&str, Test); 5] = [
+    let tests: [(&str, Test); 6] = [
+        (
+            "macvlan_sandboxes_on_a_veth_parent_talk_to_each_other",
+            macvlan_sandboxes_on_a_veth_parent_talk_to_each_other,
+        ),
         (
             "a_driver_is_refused_what_its_manifest_and_ledger_do_not_allow",
             a_driver_is_refused_what_its_manifest_and_ledger_do_not_allow,
