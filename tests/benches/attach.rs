@@ -72,6 +72,23 @@ async fn rep(n: usize, tag: &str) -> Rep {
                 .unwrap(),
         );
     }
+    // Experiment: WNET_BENCH_NO_IPV6=1 disables IPv6 everywhere first (untimed), to see
+    // what the kernel's IPv6 autoconfiguration costs as ports are added.
+    if std::env::var("WNET_BENCH_NO_IPV6").is_ok() {
+        let off = |ns: &Namespace| {
+            for key in [
+                "net.ipv6.conf.all.disable_ipv6",
+                "net.ipv6.conf.default.disable_ipv6",
+            ] {
+                let path = format!("/proc/sys/{}", key.replace('.', "/"));
+                ns.run(move || std::fs::write(path, "1").unwrap()).unwrap();
+            }
+        };
+        off(&host);
+        for sb in &sandboxes {
+            off(&Namespace::adopt(Path::new(&sb.info().unwrap().key)).unwrap());
+        }
+    }
 
     let t = Instant::now();
     let opts = NetworkOptions {

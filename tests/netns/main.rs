@@ -220,6 +220,28 @@ fn two_sandboxes_on_a_bridge_talk_both_ways_and_reach_the_gateway()
                 .is_some()
         );
 
+        // An IPv4-only network: no IPv6 link-local chatter from the sandbox's interface
+        // or from the bridge's ports.
+        let link_local = |a: &wnet_netlink::Address| matches!(a.address, wnet_types::IpNet::V6(n) if n.addr().segments()[0] == 0xfe80);
+        assert!(!h.nl.addrs(&na).await.unwrap().iter().any(link_local));
+        let ports: Vec<u32> =
+            h.nl.links(&h.ns)
+                .await
+                .unwrap()
+                .iter()
+                .filter(|l| l.kind.as_deref() == Some("veth"))
+                .map(|l| l.index)
+                .collect();
+        assert_eq!(ports.len(), 2);
+        assert!(
+            !h.nl
+                .addrs(&h.ns)
+                .await
+                .unwrap()
+                .iter()
+                .any(|a| ports.contains(&a.index) && link_local(a))
+        );
+
         tcp(&na, &nb, "10.88.0.3");
         tcp(&nb, &na, "10.88.0.2");
         assert!(reaches(&na, "10.88.0.1"), "the gateway answers");

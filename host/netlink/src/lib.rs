@@ -131,6 +131,11 @@ pub struct NewLink {
     pub master: Option<u32>,
     /// Bring it up at once.
     pub up: bool,
+    /// Let the kernel give it an IPv6 link-local address (and with it DAD, router
+    /// solicitations and multicast reports). Off for bridge ports and IPv4-only
+    /// interfaces: on a bridge with hundreds of ports that chatter is flooded to every
+    /// port and makes each attach cost more than the one before.
+    pub ipv6_autoconf: bool,
 }
 
 impl NewLink {
@@ -143,6 +148,7 @@ impl NewLink {
             mac: None,
             master: None,
             up: false,
+            ipv6_autoconf: true,
         }
     }
 }
@@ -162,6 +168,9 @@ pub struct LinkChange {
     pub name: Option<String>,
     /// Move to another namespace (≈20 ms on this kernel: keep off hot paths).
     pub netns: Option<Namespace>,
+    /// Turn the kernel's IPv6 link-local autoconfiguration on or off (see
+    /// [`NewLink::ipv6_autoconf`]).
+    pub ipv6_autoconf: Option<bool>,
 }
 
 /// A link as the kernel reports it.

@@ -10,8 +10,8 @@ use async_trait::async_trait;
 use futures::TryStreamExt;
 use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags, AddressMessage};
 use rtnetlink::packet_route::link::{
-    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
-    MacVlanMode as RtMacvlanMode,
+    AfSpecInet6, AfSpecUnspec, In6AddrGenMode, InfoData, InfoKind, InfoVeth, LinkAttribute,
+    LinkFlags, LinkInfo, LinkMessage, MacVlanMode as RtMacvlanMode,
 };
 use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute, RouteMessage, RouteScope};
 use rtnetlink::sys::{Socket, TokioSocket, protocols::NETLINK_ROUTE};
@@ -81,10 +81,26 @@ fn with_common<T>(mut b: LinkMessageBuilder<T>, link: &NewLink) -> LinkMessage {
     if let Some(master) = link.master {
         b = b.controller(master);
     }
-    if link.up {
+    // A link without IPv6 autoconfiguration comes up only after that is set: the
+    // kernel takes the setting in a SETLINK, not in the NEWLINK.
+    if link.up && link.ipv6_autoconf {
         b = b.up();
     }
     b.build()
+}
+
+/// `addrgenmode none`: no IPv6 link-local address, so no DAD, RS or MLD chatter.
+fn no_ipv6_autoconf() -> LinkAttribute {
+    LinkAttribute::AfSpecUnspec(vec![AfSpecUnspec::Inet6(vec![AfSpecInet6::AddrGenMode(
+        In6AddrGenMode::None,
+    )])])
+}
+
+/// `addrgenmode eui64`: the kernel's default.
+fn ipv6_autoconf() -> LinkAttribute {
+    LinkAttribute::AfSpecUnspec(vec![AfSpecUnspec::Inet6(vec![AfSpecInet6::AddrGenMode(
+        In6AddrGenMode::Eui64,
+    )])])
 }
 
 fn parse_link(m: &LinkMessage) -> Option<Link> {
@@ -226,12 +242,23 @@ impl Netlink for RtNetlink {
             .execute()
             .await
             .map_err(err(op.clone()))?;
-        match self.link_by_name(ns, &link.name).await? {
-            Some(l) => Ok(l.index),
-            None => Err(NetlinkError::NotFound(format!(
-                "{op}: created but not found"
-            ))),
+        let index = match self.link_by_name(ns, &link.name).await? {
+            Some(l) => l.index,
+            None => {
+                return Err(NetlinkError::NotFound(format!(
+                    "{op}: created but not found"
+                )));
+            }
+        };
+        if !link.ipv6_autoconf {
+            let change = LinkChange {
+                ipv6_autoconf: Some(false),
+                up: link.up.then_some(true),
+                ..LinkChange::default()
+            };
+            self.link_set(ns, index, change).await?;
         }
+        Ok(index)
     }
 
     async fn link_del(&self, ns: &Namespace, index: u32) -> Result<()> {
@@ -265,6 +292,11 @@ impl Netlink for RtNetlink {
         match change.up {
             Some(true) => b = b.up(),
             Some(false) => b = b.down(),
+            None => {}
+        }
+        match change.ipv6_autoconf {
+            Some(false) => b = b.append_extra_attribute(no_ipv6_autoconf()),
+            Some(true) => b = b.append_extra_attribute(ipv6_autoconf()),
             None => {}
         }
         h.link().set(b.build()).execute().await.map_err(err(format!(

@@ -353,6 +353,9 @@ impl links::Host for HostState {
             mac: link.mac.map(from_wit::mac),
             master,
             up: link.up,
+            // A bridge port carries no address of its own: no IPv6 autoconfiguration,
+            // whose chatter a busy bridge would flood to every port.
+            ipv6_autoconf: master.is_none(),
         };
         let index = k
             .kernel
@@ -411,6 +414,7 @@ impl links::Host for HostState {
             mac: change.mac.map(from_wit::mac),
             name: change.name.clone(),
             netns: None,
+            ipv6_autoconf: None,
         };
         k.kernel
             .netlink
