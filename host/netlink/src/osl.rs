@@ -201,16 +201,9 @@ impl SandboxOs for KernelSandboxes {
             // Gone already (its namespace or its driver took it): nothing to undo.
             return Ok(());
         };
-        // Routes and addresses may have gone with a link flap; what is missing is fine.
-        for route in Self::routes(iface, link.index, true) {
-            let _ = nl.route_del(&ns, route).await;
-        }
-        for address in [iface.ipv4.map(IpNet::V4), iface.ipv6.map(IpNet::V6)]
-            .into_iter()
-            .flatten()
-        {
-            let _ = nl.addr_del(&ns, link.index, address).await;
-        }
+        // Down first: the kernel then drops the interface's routes and IPv6 addresses
+        // by itself; one request also renames it back and, for one that was moved in,
+        // moves it out (which drops its addresses too).
         let mut change = LinkChange {
             up: Some(false),
             name: Some(iface.src_name.clone()).filter(|n| *n != iface.dst_name),
@@ -221,7 +214,16 @@ impl SandboxOs for KernelSandboxes {
         if !iface.in_sandbox {
             change.netns = Some(self.host.clone());
         }
-        nl.link_set(&ns, link.index, change).await.map_err(os)
+        nl.link_set(&ns, link.index, change).await.map_err(os)?;
+        if iface.in_sandbox
+            && let Some(v4) = iface.ipv4
+        {
+            match nl.addr_del(&ns, link.index, IpNet::V4(v4)).await {
+                Ok(()) | Err(NetlinkError::NotFound(_)) => {}
+                Err(e) => return Err(os(e)),
+            }
+        }
+        Ok(())
     }
 
     async fn add_default_routes(

@@ -8,6 +8,7 @@ use std::sync::{Mutex, PoisonError};
 
 use async_trait::async_trait;
 use futures::TryStreamExt;
+use rtnetlink::packet_route::AddressFamily;
 use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags, AddressMessage};
 use rtnetlink::packet_route::link::{
     AfSpecInet6, AfSpecUnspec, In6AddrGenMode, InfoData, InfoKind, InfoVeth, LinkAttribute,
@@ -168,7 +169,7 @@ fn parse_route(m: &RouteMessage) -> Option<Route> {
     }
     let dst = match dst {
         Some(d) => d,
-        None if m.header.address_family == rtnetlink::packet_route::AddressFamily::Inet6 => {
+        None if m.header.address_family == AddressFamily::Inet6 => {
             IpAddr::V6(Ipv6Addr::UNSPECIFIED)
         }
         None => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
@@ -356,21 +357,31 @@ impl Netlink for RtNetlink {
             "delete address {address} from link {index} in {}",
             ns.path().display()
         );
-        let messages: Vec<AddressMessage> = h
-            .address()
-            .get()
-            .set_link_index_filter(index)
-            .execute()
-            .try_collect()
-            .await
-            .map_err(err(op.clone()))?;
-        let Some(m) = messages
-            .into_iter()
-            .find(|m| parse_address(m).is_some_and(|a| a.address == address && a.index == index))
-        else {
-            return Err(NetlinkError::NotFound(format!("{op}: no such address")));
+        // The kernel finds the address by link, family, prefix and local address: no
+        // dump needed to name it.
+        let mut m = AddressMessage::default();
+        m.header.family = match address {
+            IpNet::V4(_) => AddressFamily::Inet,
+            IpNet::V6(_) => AddressFamily::Inet6,
         };
-        h.address().del(m).execute().await.map_err(err(op))
+        m.header.prefix_len = address.prefix_len();
+        m.header.index = index;
+        m.attributes.push(AddressAttribute::Address(address.addr()));
+        if address.addr().is_ipv4() {
+            m.attributes.push(AddressAttribute::Local(address.addr()));
+        }
+        match h.address().del(m).execute().await {
+            Ok(()) => Ok(()),
+            Err(rtnetlink::Error::NetlinkError(e))
+                if matches!(
+                    -e.raw_code(),
+                    libc::EADDRNOTAVAIL | libc::ENOENT | libc::ENODEV
+                ) =>
+            {
+                Err(NetlinkError::NotFound(format!("{op}: no such address")))
+            }
+            Err(e) => Err(err(op)(e)),
+        }
     }
 
     async fn addrs(&self, ns: &Namespace) -> Result<Vec<Address>> {
