@@ -8,6 +8,7 @@ mod contract;
 mod errors;
 mod faults;
 mod gateway;
+mod host_network;
 mod ipam;
 mod lifecycle;
 mod rollback;

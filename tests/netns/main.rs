@@ -361,6 +361,71 @@ fn an_endpoint_made_before_its_sandbox_is_moved_in() -> Pin<Box<dyn Future<Outpu
     })
 }
 
+/// The host namespace's state once it equals `expected`, or after two seconds: the
+/// kernel tears down a removed namespace's links asynchronously.
+async fn settled_state(h: &Host, expected: &[String]) -> Vec<String> {
+    let mut now = state(&h.nl, &h.ns).await;
+    for _ in 0..100 {
+        if now == expected {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        now = state(&h.nl, &h.ns).await;
+    }
+    now
+}
+
+fn a_host_network_sandbox_is_the_host_namespace_and_changes_nothing()
+-> Pin<Box<dyn Future<Output = ()>>> {
+    Box::pin(async {
+        let h = host("hostnet").await;
+        let before = state(&h.nl, &h.ns).await;
+        let hostnet = h
+            .controller
+            .new_network("host", "host", NetworkOptions::default())
+            .await
+            .unwrap();
+        let web = h
+            .controller
+            .new_sandbox(
+                "web",
+                SandboxOptions {
+                    host_namespace: true,
+                    ..SandboxOptions::default()
+                },
+            )
+            .await
+            .unwrap();
+        let ep = hostnet
+            .create_endpoint("web", EndpointOptions::default())
+            .await
+            .unwrap();
+        ep.join(&web, JoinOptions::default()).await.unwrap();
+        let web_ns = ns_of(&web);
+        assert!(web_ns == h.ns, "the sandbox key names the host namespace");
+        assert_eq!(state(&h.nl, &h.ns).await, before, "joining changed nothing");
+
+        // A container on a bridge reaches the host-network container at the bridge's
+        // gateway address: the two share the host's stack.
+        let net = bridge(&h, "b", "10.55.0.0/24").await;
+        let client = h
+            .controller
+            .new_sandbox("client", SandboxOptions::default())
+            .await
+            .unwrap();
+        attach(&h, &net, &client, "client").await;
+        tcp(&ns_of(&client), &web_ns, "10.55.0.1");
+
+        client.delete().await.unwrap();
+        net.delete().await.unwrap();
+        web.delete().await.unwrap();
+        hostnet.delete().await.unwrap();
+        assert!(h.ns.path().exists(), "the host namespace is never removed");
+        let after = settled_state(&h, &before).await;
+        assert_eq!(after, before, "the host namespace is as it was");
+    })
+}
+
 fn nothing_remains_after_leave_delete_and_sandbox_removal() -> Pin<Box<dyn Future<Output = ()>>> {
     Box::pin(async {
         let h = host("clean").await;
@@ -396,15 +461,7 @@ fn nothing_remains_after_leave_delete_and_sandbox_removal() -> Pin<Box<dyn Futur
         for key in &keys {
             assert!(!Path::new(key).exists(), "namespace file {key} left behind");
         }
-        // The kernel tears down a removed namespace's links asynchronously.
-        let mut after = state(&h.nl, &h.ns).await;
-        for _ in 0..100 {
-            if after == before {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            after = state(&h.nl, &h.ns).await;
-        }
+        let after = settled_state(&h, &before).await;
         assert_eq!(after, before, "the host namespace is as it was");
         assert!(
             std::fs::read_dir(h.run_dir.join("netns"))
@@ -580,7 +637,11 @@ fn main() {
         eprintln!("netns tests: {e}");
         std::process::exit(1);
     }
-    let tests: [(&str, Test); 6] = [
+    let tests: [(&str, Test); 7] = [
+        (
+            "a_host_network_sandbox_is_the_host_namespace_and_changes_nothing",
+            a_host_network_sandbox_is_the_host_namespace_and_changes_nothing,
+        ),
         (
             "macvlan_sandboxes_on_a_veth_parent_talk_to_each_other",
             macvlan_sandboxes_on_a_veth_parent_talk_to_each_other,

@@ -13,6 +13,7 @@ use crate::error::Error;
 use crate::ids;
 use crate::ipam::Ipam;
 use crate::model::{EndpointRecord, JoinRecord, NetworkRecord, SandboxRecord};
+use crate::network::{HOST_DRIVER, skips_ipam};
 use crate::osl::Interface;
 use crate::rollback::Rollback;
 use crate::sandbox::Sandbox;
@@ -185,6 +186,19 @@ impl Endpoint {
                 ep.name
             )));
         }
+        let host_network = network.driver == HOST_DRIVER;
+        if host_network && !sb.host_namespace {
+            return Err(Error::InvalidConfig(format!(
+                "sandbox `{}` has a namespace of its own; network `{}` (driver `{HOST_DRIVER}`) can be joined only by a sandbox created in the host's namespace",
+                sb.id, network.name
+            )));
+        }
+        if sb.host_namespace && !host_network {
+            return Err(Error::InvalidConfig(format!(
+                "sandbox `{}` is the host's own namespace and joins only networks of driver `{HOST_DRIVER}`; network `{}` has driver `{}`, whose interface would land among the host's",
+                sb.id, network.name, network.driver
+            )));
+        }
         let driver = self.ctrl.driver(&network.driver)?;
         let mut joined_options = ep.options.clone();
         for (k, v) in &options.options {
@@ -233,6 +247,16 @@ impl Endpoint {
             );
         }
         check_join_info(&info).map_err(|r| invalid(&network.driver, "join", r))?;
+        if let Some(names) = info.interface_name.as_ref().filter(|_| sb.host_namespace) {
+            return Err(invalid(
+                &network.driver,
+                "join",
+                format!(
+                    "it named interface `{}` for sandbox `{}`, which is the host's own namespace: no interface is configured there",
+                    names.src_name, sb.id
+                ),
+            ));
+        }
         if ep.address_ipv6.is_none() {
             // libnetwork: an IPv6 gateway is meaningless without an IPv6 address.
             info.gateway_ipv6 = None;
@@ -529,6 +553,14 @@ pub(crate) async fn create(
         };
         (network, sandbox)
     };
+    if skips_ipam(&network.driver)
+        && (options.ipv4_address.is_some() || options.ipv6_address.is_some())
+    {
+        return Err(Error::InvalidConfig(format!(
+            "network `{}` (driver `{}`) uses the host's own addresses: an endpoint address cannot be given",
+            network.name, network.driver
+        )));
+    }
     if !network.enable_ipv4 && options.ipv4_address.is_some() {
         return Err(Error::InvalidConfig(format!(
             "network `{}` has IPv4 disabled: an IPv4 address cannot be given",

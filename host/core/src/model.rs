@@ -150,6 +150,9 @@ pub struct SandboxRecord {
     pub key: String,
     /// wnet created the namespace, and removes it with the sandbox.
     pub owned: bool,
+    /// The sandbox is the host's own namespace (for the `host` network).
+    #[serde(default)]
+    pub host_namespace: bool,
     /// Options and labels.
     pub options: Options,
     /// The endpoints joined, in join order, as `(network id, endpoint id)`.
@@ -162,6 +165,7 @@ impl SandboxRecord {
         OsSandbox {
             key: self.key.clone(),
             owned: self.owned,
+            host: self.host_namespace,
         }
     }
 }

@@ -226,6 +226,9 @@ impl Controller {
             });
         }
         validate(&options)?;
+        if skips_ipam(driver) {
+            validate_without_ipam(driver, name, &options)?;
+        }
         let _networks = self.inner.networks_lock.clone().lock_owned().await;
         if let Some(existing) = self.state().network_by_name(name) {
             return Err(Error::DuplicateNetworkName {
@@ -308,11 +311,12 @@ impl Controller {
     ) -> Result<(), Error> {
         // libnetwork: IPv4 gets one dynamic pool when none is given; IPv6 only if enabled.
         let dynamic = [IpamConfig::default()];
-        if record.enable_ipv4 {
+        let addressed = !skips_ipam(&record.driver);
+        if addressed && record.enable_ipv4 {
             let configs = if ipv4.is_empty() { &dynamic[..] } else { ipv4 };
             record.ipv4 = ipam.allocate_pools(record, configs, false, rb).await?;
         }
-        if record.enable_ipv6 {
+        if addressed && record.enable_ipv6 {
             let configs = if ipv6.is_empty() { &dynamic[..] } else { ipv6 };
             record.ipv6 = ipam.allocate_pools(record, configs, true, rb).await?;
         }
@@ -419,6 +423,32 @@ impl Controller {
 }
 
 /// Checks the options the way `docker network create` does, before anything is reserved.
+/// Networks of these drivers take no IPAM at all (libnetwork's `hasSpecialDriver`):
+/// their endpoints use the host's own addresses.
+pub(crate) fn skips_ipam(driver: &str) -> bool {
+    driver == HOST_DRIVER
+}
+
+/// The driver whose networks put containers in the host's own namespace.
+pub(crate) const HOST_DRIVER: &str = "host";
+
+fn validate_without_ipam(driver: &str, name: &str, options: &NetworkOptions) -> Result<(), Error> {
+    let given = [
+        (
+            !options.ipv4.is_empty() || !options.ipv6.is_empty(),
+            "--subnet",
+        ),
+        (options.ipam_driver.is_some(), "--ipam-driver"),
+        (!options.ipam_options.is_empty(), "--ipam-opt"),
+    ];
+    match given.iter().find(|(given, _)| *given) {
+        Some((_, flag)) => Err(Error::InvalidConfig(format!(
+            "network `{name}`: driver `{driver}` uses the host's own addresses and takes no IPAM configuration; remove {flag}"
+        ))),
+        None => Ok(()),
+    }
+}
+
 fn validate(options: &NetworkOptions) -> Result<(), Error> {
     if !options.enable_ipv4 && !options.ipv4.is_empty() {
         return Err(Error::InvalidConfig(

@@ -19,6 +19,9 @@ pub struct OsSandbox {
     /// wnet created the namespace (and removes it with the sandbox); an adopted one
     /// is never removed.
     pub owned: bool,
+    /// The sandbox is the host's own namespace (libnetwork's default sandbox): never
+    /// removed, and no interface is ever configured in it.
+    pub host: bool,
 }
 
 /// One interface to configure in a sandbox.
@@ -54,6 +57,8 @@ pub struct OsError(pub String);
 pub trait SandboxOs: Send + Sync {
     /// Creates the namespace of sandbox `id`, or adopts `key` when one is given.
     async fn create(&self, id: &str, key: Option<&str>) -> Result<OsSandbox, OsError>;
+    /// The host's own namespace, as the sandbox of containers on the `host` network.
+    fn host(&self) -> OsSandbox;
     /// Removes a sandbox's namespace if wnet created it; the kernel takes its links.
     async fn remove(&self, sandbox: &OsSandbox) -> Result<(), OsError>;
     /// Puts an interface into the sandbox and configures it.
@@ -94,7 +99,16 @@ impl SandboxOs for RecordsOnly {
                 str::to_owned,
             ),
             owned: key.is_none(),
+            host: false,
         })
+    }
+
+    fn host(&self) -> OsSandbox {
+        OsSandbox {
+            key: "/proc/self/ns/net".to_owned(),
+            owned: false,
+            host: true,
+        }
     }
 
     async fn remove(&self, _sandbox: &OsSandbox) -> Result<(), OsError> {

@@ -15,6 +15,9 @@ pub struct SandboxOptions {
     /// An existing namespace to adopt (`/proc/PID/ns/net`, `/run/netns/NAME`); none for a
     /// new one, which wnet creates and removes.
     pub key: Option<String>,
+    /// The sandbox is the host's own namespace (libnetwork's `OptionUseDefaultSandbox`,
+    /// Docker's `--network host`): it joins only `host` networks, and is never removed.
+    pub host_namespace: bool,
     /// Options and labels, passed to drivers at join (exposed and published ports).
     pub options: Options,
 }
@@ -111,21 +114,30 @@ impl Controller {
         if self.state().sandboxes.contains_key(id) {
             return Err(Error::DuplicateSandbox { id: id.to_owned() });
         }
-        let os = self
-            .inner
-            .config
-            .os
-            .create(id, options.key.as_deref())
-            .await
-            .map_err(|source| Error::Sandbox {
-                sandbox: id.to_owned(),
-                op: "create its namespace",
-                source,
-            })?;
+        let os = if options.host_namespace {
+            if let Some(key) = &options.key {
+                return Err(Error::InvalidConfig(format!(
+                    "sandbox `{id}`: a sandbox in the host's namespace cannot also adopt namespace `{key}`; give one or the other"
+                )));
+            }
+            self.inner.config.os.host()
+        } else {
+            self.inner
+                .config
+                .os
+                .create(id, options.key.as_deref())
+                .await
+                .map_err(|source| Error::Sandbox {
+                    sandbox: id.to_owned(),
+                    op: "create its namespace",
+                    source,
+                })?
+        };
         let record = SandboxRecord {
             id: id.to_owned(),
             key: os.key.clone(),
             owned: os.owned,
+            host_namespace: os.host,
             options: options.options,
             endpoints: Vec::new(),
         };

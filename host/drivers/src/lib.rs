@@ -1,4 +1,5 @@
-//! wnet's built-in drivers: `bridge`, `macvlan` and `null` (network), `default` and `null` (IPAM), compiled to
+//! wnet's built-in drivers: `bridge`, `macvlan`, `host` and `null` (network), `default`
+//! and `null` (IPAM), compiled to
 //! WebAssembly components from `drivers/` when this crate builds, and embedded with
 //! their manifests.
 
@@ -58,6 +59,7 @@ mod tests {
                 "ipam:default",
                 "ipam:null",
                 "network:bridge",
+                "network:host",
                 "network:macvlan",
                 "network:null"
             ]

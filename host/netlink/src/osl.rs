@@ -41,6 +41,14 @@ impl KernelSandboxes {
     }
 
     fn namespace(&self, sandbox: &OsSandbox) -> Result<Namespace, OsError> {
+        if sandbox.host {
+            // The controller never configures interfaces among the host's own; this
+            // keeps a mistake there from renaming or routing through them.
+            return Err(OsError(
+                "the sandbox is the host's own namespace: wnet configures no interface in it"
+                    .to_owned(),
+            ));
+        }
         let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(ns) = open.get(&sandbox.key) {
             return Ok(ns.clone());
@@ -108,6 +116,7 @@ impl SandboxOs for KernelSandboxes {
         let sandbox = OsSandbox {
             key: ns.path().display().to_string(),
             owned: ns.is_owned(),
+            host: false,
         };
         self.open
             .lock()
@@ -116,7 +125,25 @@ impl SandboxOs for KernelSandboxes {
         Ok(sandbox)
     }
 
+    fn host(&self) -> OsSandbox {
+        // A path that names the host namespace from outside this thread too.
+        let path = self.host.path();
+        let key = if path.starts_with("/proc/thread-self") || path.starts_with("/proc/self") {
+            format!("/proc/{}/ns/net", std::process::id())
+        } else {
+            path.display().to_string()
+        };
+        OsSandbox {
+            key,
+            owned: false,
+            host: true,
+        }
+    }
+
     async fn remove(&self, sandbox: &OsSandbox) -> Result<(), OsError> {
+        if sandbox.host {
+            return Ok(());
+        }
         let ns = self.namespace(sandbox)?;
         self.open
             .lock()
