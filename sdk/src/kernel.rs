@@ -1,10 +1,12 @@
 //! The kernel capabilities: namespaces, links, addresses, routes and sysctl, as the
 //! host lends them. Each call is checked by the host against the driver's manifest
 //! (link kinds and name prefixes, sysctl keys) and its ledger (a driver changes only
-//! links it created); a refusal comes back as a `forbidden` [`crate::Error`] naming the rule.
+//! links it created or adopted); a refusal comes back as a `forbidden` [`crate::Error`]
+//! naming the rule.
 //!
 //! In native tests these functions work on the fake host of [`crate::testing`], which
-//! keeps links, addresses, routes and sysctls in memory and enforces no policy.
+//! keeps links, addresses, routes and sysctls in memory and enforces no policy but one:
+//! an adopted link cannot be deleted.
 
 use std::net::IpAddr;
 
@@ -164,6 +166,17 @@ pub mod links {
     pub fn list(ns: Namespace) -> Result<Vec<Link>> {
         imp::link_list(ns.0)
     }
+    /// Takes an existing link of the host namespace into this driver's use: it may
+    /// then attach ports to it, address it, route through it and bring it up or down,
+    /// but not delete, rename or move it. Only a link of a kind and a name prefix the
+    /// manifest grants, and not one another driver holds. Returns its ifindex.
+    pub fn adopt(ns: Namespace, name: &str) -> Result<u32> {
+        imp::link_adopt(ns.0, name)
+    }
+    /// Gives back a link taken with [`adopt`]; the link itself stays.
+    pub fn release(ns: Namespace, name: &str) -> Result<()> {
+        imp::link_release(ns.0, name)
+    }
 }
 
 /// Addresses on links of this driver.
@@ -262,6 +275,12 @@ mod imp {
     }
     pub(super) fn link_delete(ns: u32, name: &str) -> Result<()> {
         links::delete(ns, name).map_err(from_wit::error)
+    }
+    pub(super) fn link_adopt(ns: u32, name: &str) -> Result<u32> {
+        links::adopt(ns, name).map_err(from_wit::error)
+    }
+    pub(super) fn link_release(ns: u32, name: &str) -> Result<()> {
+        links::release(ns, name).map_err(from_wit::error)
     }
     pub(super) fn link_set(ns: u32, name: &str, c: &LinkChange) -> Result<()> {
         let wit = links::LinkChange {
@@ -383,8 +402,37 @@ mod imp {
             LinkKind::Macvlan { .. } => "macvlan",
         }
     }
+    pub(super) fn link_adopt(ns: u32, name: &str) -> Result<u32> {
+        with_host(|h| {
+            let index = h
+                .kernel
+                .find(ns, name)
+                .ok_or_else(|| Error::not_found(format!("link `{name}` does not exist")))?
+                .index;
+            h.kernel.adopted.insert((ns, name.to_owned()));
+            Ok(index)
+        })
+    }
+    pub(super) fn link_release(ns: u32, name: &str) -> Result<()> {
+        with_host(|h| {
+            if h.kernel.adopted.remove(&(ns, name.to_owned())) {
+                Ok(())
+            } else {
+                Err(Error::forbidden(format!(
+                    "link `{name}` was not adopted by this driver"
+                )))
+            }
+        })
+    }
     pub(super) fn link_delete(ns: u32, name: &str) -> Result<()> {
         with_host(|h| {
+            // The one rule the fake keeps: the host never lets a driver delete a link
+            // it adopted, and a driver that tries is wrong however it is tested.
+            if h.kernel.adopted.contains(&(ns, name.to_owned())) {
+                return Err(Error::forbidden(format!(
+                    "link `{name}` was adopted, not created, by this driver"
+                )));
+            }
             let before = h.kernel.links.len();
             h.kernel
                 .links

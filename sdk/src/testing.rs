@@ -28,7 +28,7 @@
 //! ```
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::{Deref, DerefMut};
 
 use crate::kernel::{Link, Route};
@@ -65,6 +65,8 @@ pub struct FakeKernel {
     pub routes: Vec<(u32, Route)>,
     /// sysctls, by namespace handle and key.
     pub sysctls: BTreeMap<(u32, String), String>,
+    /// Links the driver adopted, by namespace handle and name.
+    pub adopted: BTreeSet<(u32, String)>,
     sandboxes: Vec<String>,
     next_index: u32,
 }
@@ -116,6 +118,12 @@ impl FakeKernel {
         ));
         index
     }
+}
+
+/// Puts a link in this thread's fake host namespace that exists before the driver
+/// runs (made by the operator, say); returns its ifindex.
+pub fn existing_link(name: &str, kind: &str) -> u32 {
+    with_host(|h| h.kernel.add(0, name, kind, None, None, None, true))
 }
 
 /// Reads this thread's fake kernel.

@@ -426,6 +426,75 @@ fn a_host_network_sandbox_is_the_host_namespace_and_changes_nothing()
     })
 }
 
+fn an_existing_bridge_is_adopted_used_and_left_as_it_was() -> Pin<Box<dyn Future<Output = ()>>> {
+    Box::pin(async {
+        let h = host("adopt").await;
+        // The operator's bridge: down, with an address of its own.
+        let ops = wnet_netlink::NewLink::new("wnet-ops", wnet_netlink::LinkKind::Bridge);
+        let index = h.nl.link_add(&h.ns, ops).await.unwrap();
+        h.nl.addr_add(&h.ns, index, "192.0.2.1/24".parse().unwrap())
+            .await
+            .unwrap();
+        let before = state(&h.nl, &h.ns).await;
+
+        let opts = NetworkOptions {
+            options: [("com.docker.network.bridge.name", "wnet-ops")]
+                .into_iter()
+                .collect(),
+            ..NetworkOptions::default()
+        }
+        .with_subnet(IpamConfig::subnet("10.44.0.0/24".parse().unwrap()));
+        let net = h
+            .controller
+            .new_network("bridge", "ops", opts)
+            .await
+            .unwrap();
+        let err = h
+            .controller
+            .new_network(
+                "bridge",
+                "ops2",
+                NetworkOptions {
+                    options: [("com.docker.network.bridge.name", "wnet-ops")]
+                        .into_iter()
+                        .collect(),
+                    ..NetworkOptions::default()
+                },
+            )
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("already serves network"), "{err}");
+        let (a, b) = (
+            h.controller
+                .new_sandbox("a", SandboxOptions::default())
+                .await
+                .unwrap(),
+            h.controller
+                .new_sandbox("b", SandboxOptions::default())
+                .await
+                .unwrap(),
+        );
+        let (ea, eb) = (
+            attach(&h, &net, &a, "ea").await,
+            attach(&h, &net, &b, "eb").await,
+        );
+        let link = h.nl.link_by_name(&h.ns, "wnet-ops").await.unwrap().unwrap();
+        assert_eq!(link.index, index, "the operator's bridge, not a new one");
+        tcp(&ns_of(&a), &ns_of(&b), &v4(&eb));
+        tcp(&ns_of(&b), &ns_of(&a), &v4(&ea));
+        tcp(&ns_of(&a), &h.ns, "10.44.0.1");
+
+        a.delete().await.unwrap();
+        b.delete().await.unwrap();
+        net.delete().await.unwrap();
+        let after = settled_state(&h, &before).await;
+        assert_eq!(
+            after, before,
+            "the bridge is kept, down, with only its own address"
+        );
+    })
+}
+
 fn nothing_remains_after_leave_delete_and_sandbox_removal() -> Pin<Box<dyn Future<Output = ()>>> {
     Box::pin(async {
         let h = host("clean").await;
@@ -495,6 +564,17 @@ fn a_driver_is_refused_what_its_manifest_and_ledger_do_not_allow()
             },
         );
         h.nl.link_add(&h.ns, eth0).await.unwrap();
+        // A link of the operator's within the hostile driver's prefix: it may adopt it,
+        // but not delete or rename it.
+        let ops = wnet_netlink::NewLink::new(
+            "hxops",
+            wnet_netlink::LinkKind::Veth {
+                peer_name: "hxops-peer".into(),
+                peer_ns: None,
+                peer_mac: None,
+            },
+        );
+        h.nl.link_add(&h.ns, ops).await.unwrap();
         let net = bridge(&h, "front", "10.88.0.0/16").await;
         let a = h
             .controller
@@ -522,6 +602,12 @@ fn a_driver_is_refused_what_its_manifest_and_ledger_do_not_allow()
             ("bridge".to_owned(), "may not create bridge links"),
             ("sysctl:net.ipv4.ip_forward".to_owned(), "is not granted"),
             ("sandbox:a".to_owned(), "is not open to this driver"),
+            ("adopt:eth0".to_owned(), "outside this driver's prefixes"),
+            ("adopt-delete:hxops".to_owned(), "adopted, not created"),
+            (
+                "adopt-rename:hxops".to_owned(),
+                "may only bring it up or down",
+            ),
         ];
         for (i, (act, rule)) in cases.iter().enumerate() {
             let opts = NetworkOptions {
@@ -546,6 +632,33 @@ fn a_driver_is_refused_what_its_manifest_and_ledger_do_not_allow()
                 "{act}: the host namespace changed"
             );
         }
+        // A driver granted bridges under `br-` still cannot take the bridge driver's.
+        let mut rival = wnet_tests::FIXTURE_HOSTILE.manifest();
+        rival.name = "rival".into();
+        rival.links.prefixes = vec!["br-".into()];
+        rival.links.kinds = vec![wnet_runtime::manifest::LinkKindGrant::Bridge];
+        h.runtime
+            .load(wnet_tests::FIXTURE_HOSTILE.wasm, rival)
+            .await
+            .unwrap()
+            .register(&h.controller)
+            .unwrap();
+        let opts = NetworkOptions {
+            options: [("hostile.create-network", format!("adopt:{theirs}").as_str())]
+                .into_iter()
+                .collect(),
+            ..NetworkOptions::default()
+        };
+        let err = h
+            .controller
+            .new_network("rival", "r", opts)
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("is held by driver `bridge`"),
+            "{err}"
+        );
+        assert_eq!(state(&h.nl, &h.ns).await, before);
         assert_eq!(
             state(&h.nl, &ns_of(&a)).await,
             sandbox_before,
@@ -637,7 +750,11 @@ fn main() {
         eprintln!("netns tests: {e}");
         std::process::exit(1);
     }
-    let tests: [(&str, Test); 7] = [
+    let tests: [(&str, Test); 8] = [
+        (
+            "an_existing_bridge_is_adopted_used_and_left_as_it_was",
+            an_existing_bridge_is_adopted_used_and_left_as_it_was,
+        ),
         (
             "a_host_network_sandbox_is_the_host_namespace_and_changes_nothing",
             a_host_network_sandbox_is_the_host_namespace_and_changes_nothing,

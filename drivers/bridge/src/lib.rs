@@ -5,6 +5,11 @@
 //! the sandbox's namespace; the host then names it (`eth0`…), addresses it and routes
 //! through it.
 //!
+//! A bridge that already exists under the network's bridge name is adopted, as Docker
+//! reuses it: the network adds its gateway addresses and ports, and at delete takes
+//! away exactly those (and brings it down again if it was down) but keeps the bridge.
+//! Its MTU is left as it is. One bridge serves one network.
+//!
 //! Options (`-o`): `com.docker.network.bridge.name` (default `br-` + 12 characters of
 //! the network id), `com.docker.network.driver.mtu`,
 //! `com.docker.network.bridge.inhibit_ipv4`, `com.docker.network.container_iface_prefix`,
@@ -13,7 +18,7 @@
 //! `com.docker.network.bridge.host_binding_ipv4`.
 
 use serde::{Deserialize, Serialize};
-use wnet_sdk::kernel::{self, LinkKind, NewLink, addresses, links};
+use wnet_sdk::kernel::{self, LinkChange, LinkKind, NewLink, addresses, links};
 use wnet_sdk::{
     EndpointInterface, EndpointRequest, Error, InterfaceName, IpNet, JoinInfo, JoinRequest,
     MacAddress, NetworkDriver, NetworkRequest, Options, Result, keys, kv, log,
@@ -50,8 +55,15 @@ pub struct Network {
     pub bridge: String,
     /// The MTU of the bridge and the veths.
     pub mtu: Option<u32>,
-    /// The gateway addresses put on the bridge.
+    /// The gateway addresses this driver put on the bridge (an adopted bridge may have
+    /// had some already; those stay with it).
     pub addresses: Vec<IpNet>,
+    /// The bridge existed before the network and was adopted: it is kept at delete.
+    #[serde(default)]
+    pub adopted: bool,
+    /// The adopted bridge was down: it is brought down again at delete.
+    #[serde(default)]
+    pub was_down: bool,
     /// The IPv4 gateway endpoints use.
     pub gateway: Option<std::net::Ipv4Addr>,
     /// The IPv6 gateway.
@@ -148,6 +160,8 @@ pub fn parse(request: &NetworkRequest) -> Result<Network> {
         bridge,
         mtu,
         addresses,
+        adopted: false,
+        was_down: false,
         gateway,
         gateway_ipv6,
         iface_prefix: o
@@ -161,39 +175,107 @@ pub fn parse(request: &NetworkRequest) -> Result<Network> {
     })
 }
 
+/// The network of this driver that uses bridge `name`, if any.
+fn network_using(name: &str) -> Result<Option<String>> {
+    for (key, value) in kv::list("network/")? {
+        let net: Network = serde_json::from_slice(&value)
+            .map_err(|e| Error::internal(format!("kv key `{key}`: {e}")))?;
+        if net.bridge == name {
+            return Ok(Some(key.trim_start_matches("network/").to_owned()));
+        }
+    }
+    Ok(None)
+}
+
+/// Brings a link of the host namespace up or down.
+fn set_up(name: &str, up: bool) -> Result<()> {
+    let change = LinkChange {
+        up: Some(up),
+        ..LinkChange::default()
+    };
+    links::set(kernel::host(), name, &change)
+}
+
+/// Undoes a failed create-network: the bridge goes if this network made it; an
+/// adopted one loses only the `added` addresses and is given back.
+fn undo_bridge(net: &Network, added: &[IpNet]) {
+    let host = kernel::host();
+    if net.adopted {
+        for a in added {
+            let _ = addresses::delete(host, &net.bridge, *a);
+        }
+        if net.was_down {
+            let _ = set_up(&net.bridge, false);
+        }
+        let _ = links::release(host, &net.bridge);
+    } else {
+        let _ = links::delete(host, &net.bridge);
+    }
+}
+
 /// The bridge driver. Everything it knows is in `kv`.
 #[derive(Default)]
 pub struct Bridge;
 
 impl NetworkDriver for Bridge {
     fn create_network(&mut self, request: NetworkRequest) -> Result<()> {
-        let net = parse(&request)?;
+        let mut net = parse(&request)?;
         let host = kernel::host();
-        if links::get(host, &net.bridge)?.is_some() {
+        if let Some(other) = network_using(&net.bridge)? {
             return Err(Error::conflict(format!(
-                "a link named `{}` already exists: choose another bridge name with -o {}",
+                "bridge `{}` already serves network {other}: choose another bridge name with -o {}",
                 net.bridge,
                 opt::NAME
             )));
         }
-        let mut bridge = NewLink::new(&net.bridge, LinkKind::Bridge);
-        bridge.mtu = net.mtu;
-        bridge.up = true;
-        links::create(host, &bridge)?;
-        for a in &net.addresses {
+        match links::get(host, &net.bridge)? {
+            // Docker's bridge reuses a bridge of that name that is already there.
+            Some(existing) if existing.kind.as_deref() == Some("bridge") => {
+                links::adopt(host, &net.bridge)?;
+                net.adopted = true;
+                net.was_down = !existing.up;
+                let present = addresses::list(host, &net.bridge)?;
+                net.addresses.retain(|a| !present.contains(a));
+                if net.was_down
+                    && let Err(e) = set_up(&net.bridge, true)
+                {
+                    let _ = links::release(host, &net.bridge);
+                    return Err(e);
+                }
+            }
+            Some(existing) => {
+                return Err(Error::conflict(format!(
+                    "a link named `{}` already exists and is a {}, not a bridge: choose another bridge name with -o {}",
+                    net.bridge,
+                    existing.kind.as_deref().unwrap_or("link of unknown kind"),
+                    opt::NAME
+                )));
+            }
+            None => {
+                let mut bridge = NewLink::new(&net.bridge, LinkKind::Bridge);
+                bridge.mtu = net.mtu;
+                bridge.up = true;
+                links::create(host, &bridge)?;
+            }
+        }
+        for (i, a) in net.addresses.iter().enumerate() {
             if let Err(e) = addresses::add(host, &net.bridge, *a) {
-                // Nothing half-made: the bridge goes with its addresses.
-                let _ = links::delete(host, &net.bridge);
+                // Nothing half-made: undo what this network did to the bridge.
+                undo_bridge(&net, &net.addresses[..i]);
                 return Err(e);
             }
         }
         if let Err(e) = kv::set_json(&network_key(&request.network_id), &net) {
-            let _ = links::delete(host, &net.bridge);
+            undo_bridge(&net, &net.addresses);
             return Err(e);
         }
         log::log(
             log::Level::Info,
-            "bridge created",
+            if net.adopted {
+                "existing bridge adopted"
+            } else {
+                "bridge created"
+            },
             &[("bridge", &net.bridge), ("network", &request.name)],
         );
         Ok(())
@@ -201,11 +283,22 @@ impl NetworkDriver for Bridge {
 
     fn delete_network(&mut self, network_id: &str) -> Result<()> {
         let net = load_network(network_id)?;
-        match links::delete(kernel::host(), &net.bridge) {
-            Ok(()) => {}
+        let gone = |r: Result<()>| match r {
             // Gone already (deleted by hand): what was asked is done.
-            Err(e) if e.kind == wnet_sdk::ErrorKind::NotFound => {}
-            Err(e) => return Err(e),
+            Err(e) if e.kind == wnet_sdk::ErrorKind::NotFound => Ok(()),
+            other => other,
+        };
+        let host = kernel::host();
+        if net.adopted {
+            for a in &net.addresses {
+                gone(addresses::delete(host, &net.bridge, *a))?;
+            }
+            if net.was_down {
+                gone(set_up(&net.bridge, false))?;
+            }
+            links::release(host, &net.bridge)?;
+        } else {
+            gone(links::delete(host, &net.bridge))?;
         }
         kv::delete(&network_key(network_id))?;
         Ok(())
@@ -317,7 +410,7 @@ wnet_sdk::export_network_driver!(Bridge);
 
 #[cfg(test)]
 mod tests {
-    use wnet_sdk::testing::{Harness, kernel};
+    use wnet_sdk::testing::{Harness, existing_link, kernel};
     use wnet_sdk::{InterfaceInfo, IpamData, SandboxInfo};
 
     use super::*;
@@ -457,6 +550,39 @@ mod tests {
             .create_network(request("net2", &[(opt::NAME, "wnet0")]))
             .unwrap_err();
         assert_eq!(err.kind, wnet_sdk::ErrorKind::Conflict);
-        assert!(err.message.contains("wnet0"), "{err}");
+        assert!(
+            err.message.contains("wnet0") && err.message.contains("net1"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn an_existing_bridge_is_adopted_and_kept() {
+        let mut h = Harness::<Bridge>::new();
+        let index = existing_link("wnet-ops", "bridge");
+        h.create_network(request("net1", &[(opt::NAME, "wnet-ops")]))
+            .unwrap();
+        assert!(kernel(|k| k.adopted.contains(&(0, "wnet-ops".to_owned()))));
+        let gw: IpNet = "10.88.0.1/16".parse().unwrap();
+        let on_bridge = |gw| kernel(|k| k.addresses.contains(&(0, "wnet-ops".to_owned(), gw)));
+        assert!(on_bridge(gw), "the gateway is on the adopted bridge");
+        h.delete_network("net1").unwrap();
+        let br = kernel(|k| k.find(0, "wnet-ops").cloned()).expect("the bridge is kept");
+        assert_eq!(br.index, index);
+        assert!(!on_bridge(gw), "the gateway it added is gone");
+        assert!(kernel(|k| k.adopted.is_empty()), "released");
+        assert!(h.kv().is_empty());
+    }
+
+    #[test]
+    fn an_existing_link_that_is_not_a_bridge_is_refused() {
+        let mut h = Harness::<Bridge>::new();
+        existing_link("wnet-veth", "veth");
+        let err = h
+            .create_network(request("net1", &[(opt::NAME, "wnet-veth")]))
+            .unwrap_err();
+        assert_eq!(err.kind, wnet_sdk::ErrorKind::Conflict);
+        assert!(err.message.contains("is a veth, not a bridge"), "{err}");
+        assert!(kernel(|k| k.adopted.is_empty()) && h.kv().is_empty());
     }
 }

@@ -16,7 +16,7 @@ use crate::bindings;
 use crate::check::{self, CONTRACT_VERSION, ComponentReport};
 use crate::error::LoadError;
 use crate::host::HostState;
-use crate::host::kernel::{DriverKernel, Kernel};
+use crate::host::kernel::{DriverKernel, Kernel, Ledger};
 use crate::instance::{Instance, Limits, World};
 use crate::ipam::WasmIpamDriver;
 use crate::manifest::{Capability, DriverKind, Manifest};
@@ -111,6 +111,8 @@ struct Inner {
     /// Identifies the engine's compilation settings in cache file names.
     engine_key: String,
     stop: Arc<AtomicBool>,
+    /// The links drivers created or adopted, shared by all of them.
+    ledger: Arc<Ledger>,
 }
 
 impl Drop for Inner {
@@ -200,6 +202,7 @@ impl Runtime {
             inner: Arc::new(Inner {
                 engine,
                 linker,
+                ledger: Arc::new(Ledger::load(config.store.clone())),
                 config,
                 engine_key,
                 stop,
@@ -322,7 +325,7 @@ impl Runtime {
                 kernel.clone(),
                 manifest.links.clone(),
                 manifest.sysctl.clone(),
-                self.inner.config.store.clone(),
+                self.inner.ledger.clone(),
                 &manifest.name,
             ))),
             (None, true) => {

@@ -45,7 +45,8 @@ pub(crate) struct DriverKernel {
     sandboxes: Mutex<HashMap<String, SandboxInfo>>,
     /// Sandbox namespaces opened for the driver, by sandbox id.
     opened: Mutex<HashMap<String, Namespace>>,
-    ledger: Ledger,
+    ledger: Arc<Ledger>,
+    driver: String,
 }
 
 impl DriverKernel {
@@ -53,7 +54,7 @@ impl DriverKernel {
         kernel: Kernel,
         links: LinksGrant,
         sysctl: SysctlGrant,
-        store: Arc<dyn Store>,
+        ledger: Arc<Ledger>,
         driver: &str,
     ) -> Self {
         DriverKernel {
@@ -62,7 +63,8 @@ impl DriverKernel {
             sysctl,
             sandboxes: Mutex::default(),
             opened: Mutex::default(),
-            ledger: Ledger::load(store, format!("ledger/{driver}")),
+            ledger,
+            driver: driver.to_owned(),
         }
     }
 
@@ -86,60 +88,83 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// The links a driver created, by `<namespace key>/<name>`, each with its veth peer's
-/// key. Persisted in the store so it survives restarts.
-struct Ledger {
-    store: Arc<dyn Store>,
-    table: String,
-    owned: Mutex<BTreeMap<String, Option<String>>>,
+/// One link in the ledger: the driver that holds it and how.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct Entry {
+    /// The driver that created or adopted it.
+    driver: String,
+    /// A veth's other end, by ledger key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    peer: Option<String>,
+    /// The link existed before and was adopted: never deleted, renamed or moved.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    adopted: bool,
 }
 
+/// Every link drivers created or adopted, by `<namespace key>/<name>`. One for all
+/// drivers of a runtime, so no driver can take another's link; persisted in the
+/// store's `ledger` table so it survives restarts.
+pub(crate) struct Ledger {
+    store: Arc<dyn Store>,
+    entries: Mutex<BTreeMap<String, Entry>>,
+}
+
+const LEDGER: &str = "ledger";
+
 impl Ledger {
-    fn load(store: Arc<dyn Store>, table: String) -> Self {
-        let owned = store
-            .scan(&table, "")
+    pub(crate) fn load(store: Arc<dyn Store>) -> Self {
+        let entries = store
+            .scan(LEDGER, "")
             .unwrap_or_default()
             .into_iter()
-            .map(|(k, v)| {
-                (
-                    k,
-                    (!v.is_empty()).then(|| String::from_utf8_lossy(&v).into_owned()),
-                )
+            .filter_map(|(k, v)| match serde_json::from_slice::<Entry>(&v) {
+                Ok(e) => Some((k, e)),
+                Err(e) => {
+                    tracing::error!(key = %k, error = %e, "dropping a corrupt ledger entry");
+                    None
+                }
             })
             .collect();
         Ledger {
             store,
-            table,
-            owned: Mutex::new(owned),
+            entries: Mutex::new(entries),
         }
     }
 
-    fn owns(&self, key: &str) -> bool {
-        lock(&self.owned).contains_key(key)
+    fn get(&self, key: &str) -> Option<Entry> {
+        lock(&self.entries).get(key).cloned()
     }
 
-    fn add(&self, key: String, peer: Option<String>) -> Result<(), Error> {
-        let value = peer.clone().unwrap_or_default();
-        self.store
-            .put(&self.table, &key, value.as_bytes())
+    fn owns(&self, driver: &str, key: &str) -> bool {
+        self.get(key).is_some_and(|e| e.driver == driver)
+    }
+
+    fn add(&self, key: String, entry: Entry) -> Result<(), Error> {
+        let value = serde_json::to_vec(&entry)
             .map_err(|e| Error::Internal(format!("the host's ledger failed: {e}")))?;
-        lock(&self.owned).insert(key, peer);
+        self.store
+            .put(LEDGER, &key, &value)
+            .map_err(|e| Error::Internal(format!("the host's ledger failed: {e}")))?;
+        lock(&self.entries).insert(key, entry);
         Ok(())
     }
 
+    /// Forgets a link, and its veth peer.
     fn remove(&self, key: &str) {
-        let peer = lock(&self.owned).remove(key).flatten();
-        let _ = self.store.delete(&self.table, key);
+        let peer = lock(&self.entries).remove(key).and_then(|e| e.peer);
+        let _ = self.store.delete(LEDGER, key);
         if let Some(peer) = peer {
-            lock(&self.owned).remove(&peer);
-            let _ = self.store.delete(&self.table, &peer);
+            lock(&self.entries).remove(&peer);
+            let _ = self.store.delete(LEDGER, &peer);
         }
     }
 
     fn rename(&self, from: &str, to: String) -> Result<(), Error> {
-        let peer = lock(&self.owned).remove(from).flatten();
-        let _ = self.store.delete(&self.table, from);
-        self.add(to, peer)
+        let Some(entry) = lock(&self.entries).remove(from) else {
+            return Ok(());
+        };
+        let _ = self.store.delete(LEDGER, from);
+        self.add(to, entry)
     }
 }
 
@@ -230,7 +255,7 @@ async fn owned_link(
     name: &str,
     what: &str,
 ) -> Result<u32, Error> {
-    if !k.ledger.owns(&format!("{nskey}/{name}")) {
+    if !k.ledger.owns(&k.driver, &format!("{nskey}/{name}")) {
         return Err(refuse(
             driver,
             format!("link `{name}` was not created by this driver: it may not {what} it"),
@@ -363,9 +388,14 @@ impl links::Host for HostState {
             .link_add(&space, new)
             .await
             .map_err(|e| kernel_error(&e))?;
-        k.ledger.add(key.clone(), peer_key.clone())?;
+        let entry = |peer| Entry {
+            driver: k.driver.clone(),
+            peer,
+            adopted: false,
+        };
+        k.ledger.add(key.clone(), entry(peer_key.clone()))?;
         if let Some(peer) = peer_key {
-            k.ledger.add(peer, Some(key))?;
+            k.ledger.add(peer, entry(Some(key)))?;
         }
         tracing::debug!(driver = %self.ctx.name, link = %link.name, ns = %nskey, "link created");
         Ok(index)
@@ -375,6 +405,14 @@ impl links::Host for HostState {
         let k = self.kernel()?.clone();
         let (nskey, space) = self.namespace(ns)?;
         let index = owned_link(&k, &self.ctx.name.clone(), &nskey, &space, &name, "delete").await?;
+        if k.ledger
+            .get(&format!("{nskey}/{name}"))
+            .is_some_and(|e| e.adopted)
+        {
+            return Err(self.refuse(format!(
+                "link `{name}` was adopted, not created, by this driver: it may not delete it (release it instead)"
+            )));
+        }
         k.kernel
             .netlink
             .link_del(&space, index)
@@ -388,6 +426,20 @@ impl links::Host for HostState {
         let k = self.kernel()?.clone();
         let (nskey, space) = self.namespace(ns)?;
         let index = owned_link(&k, &self.ctx.name.clone(), &nskey, &space, &name, "change").await?;
+        let reshapes = change.name.is_some()
+            || change.mac.is_some()
+            || change.mtu.is_some()
+            || change.master.is_some()
+            || change.no_master;
+        if reshapes
+            && k.ledger
+                .get(&format!("{nskey}/{name}"))
+                .is_some_and(|e| e.adopted)
+        {
+            return Err(self.refuse(format!(
+                "link `{name}` was adopted by this driver: it may only bring it up or down"
+            )));
+        }
         let new_key = match &change.name {
             Some(n) => Some(self.own_name(&nskey, n)?),
             None => None,
@@ -449,6 +501,66 @@ impl links::Host for HostState {
             .await
             .map_err(|e| kernel_error(&e))?;
         Ok(all.iter().map(to_wit_link).collect())
+    }
+
+    async fn adopt(&mut self, ns: u32, name: String) -> Result<u32, Error> {
+        let k = self.kernel()?.clone();
+        if ns != 0 {
+            return Err(self.refuse(format!(
+                "link `{name}`: only links of the host namespace may be adopted"
+            )));
+        }
+        let (nskey, space) = self.namespace(ns)?;
+        let key = self.own_name(&nskey, &name)?;
+        let held = k.ledger.get(&key);
+        if let Some(e) = held.as_ref().filter(|e| e.driver != k.driver) {
+            return Err(self.refuse(format!(
+                "link `{name}` is held by driver `{}`: it may not be adopted",
+                e.driver
+            )));
+        }
+        let link = match k.kernel.netlink.link_by_name(&space, &name).await {
+            Ok(Some(l)) => l,
+            Ok(None) => return Err(Error::NotFound(format!("link `{name}` does not exist"))),
+            Err(e) => return Err(kernel_error(&e)),
+        };
+        let kind = link.kind.as_deref().unwrap_or("unknown");
+        if !k.links.kinds.iter().any(|g| g.to_string() == kind) {
+            return Err(self.refuse(format!(
+                "link `{name}` is of kind {kind}, which this driver may not create, so it may not adopt it"
+            )));
+        }
+        if held.is_none() {
+            k.ledger.add(
+                key,
+                Entry {
+                    driver: k.driver.clone(),
+                    peer: None,
+                    adopted: true,
+                },
+            )?;
+            tracing::info!(driver = %self.ctx.name, link = %name, "link adopted");
+        }
+        Ok(link.index)
+    }
+
+    async fn release(&mut self, ns: u32, name: String) -> Result<(), Error> {
+        let k = self.kernel()?.clone();
+        let (nskey, _) = self.namespace(ns)?;
+        let key = format!("{nskey}/{name}");
+        match k.ledger.get(&key) {
+            Some(e) if e.driver == k.driver && e.adopted => {
+                k.ledger.remove(&key);
+                tracing::info!(driver = %self.ctx.name, link = %name, "adopted link released");
+                Ok(())
+            }
+            Some(e) if e.driver == k.driver => Err(self.refuse(format!(
+                "link `{name}` was created by this driver, not adopted: delete it instead"
+            ))),
+            _ => Err(self.refuse(format!(
+                "link `{name}` was not adopted by this driver: it may not release it"
+            ))),
+        }
     }
 }
 
