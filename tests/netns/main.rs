@@ -38,26 +38,34 @@ struct Host {
     nl: Arc<RtNetlink>,
     ns: Namespace,
     run_dir: PathBuf,
+    store: Arc<MemoryStore>,
 }
 
 async fn host(name: &str) -> Host {
+    host_over(name, None).await
+}
+
+/// A host whose wnet reaches the kernel through `wnet_nl` (the test still reads the
+/// kernel's state directly).
+async fn host_over(name: &str, wnet_nl: Option<Arc<dyn Netlink>>) -> Host {
     let ns = Namespace::create(Path::new("/run/wnet-e2e/hosts"), name).unwrap();
     let nl = Arc::new(RtNetlink::new());
+    let wnet_nl = wnet_nl.unwrap_or_else(|| nl.clone());
     let store = Arc::new(MemoryStore::new());
     let run_dir = PathBuf::from("/run/wnet-e2e").join(name);
     let runtime = Runtime::new(RuntimeConfig {
         cache_dir: Some(wnet_tests::cache_dir()),
         store: store.clone(),
         kernel: Some(Kernel {
-            netlink: nl.clone(),
+            netlink: wnet_nl.clone(),
             host: ns.clone(),
         }),
         ..RuntimeConfig::default()
     })
     .unwrap();
     let controller = Controller::new(Config {
-        store,
-        os: Arc::new(KernelSandboxes::new(nl.clone(), ns.clone(), &run_dir)),
+        store: store.clone(),
+        os: Arc::new(KernelSandboxes::new(wnet_nl, ns.clone(), &run_dir)),
         ..Config::default()
     })
     .unwrap();
@@ -70,6 +78,7 @@ async fn host(name: &str) -> Host {
         nl,
         ns,
         run_dir,
+        store,
     }
 }
 
@@ -495,6 +504,127 @@ fn an_existing_bridge_is_adopted_used_and_left_as_it_was() -> Pin<Box<dyn Future
     })
 }
 
+/// Runs `$op` with a failure injected at its first, second, … kernel request until it
+/// runs untouched by one; after each failure, `$check` must find nothing left behind.
+/// A run that survived its injected failure (a tolerated read, say) is undone with
+/// `$undo` and the next request tried. Gives the result and the requests tried.
+macro_rules! at_every_step {
+    ($faulty:expr, $what:expr, $op:expr, |$failed:ident, $err:ident| $check:block, |$done:ident| $undo:block) => {{
+        let mut n = 0usize;
+        loop {
+            n += 1;
+            $faulty.arm(n);
+            let result = $op.await;
+            let fired = $faulty.failed();
+            $faulty.arm(0);
+            match (result, fired) {
+                (Ok(done), None) => break (done, n - 1),
+                (Ok($done), Some(_)) => $undo,
+                (Err(e), None) => panic!("{}: failed with no fault injected: {e}", $what),
+                (Err($err), Some($failed)) => $check,
+            }
+        }
+    }};
+}
+
+fn a_failure_at_any_kernel_step_leaves_nothing_behind() -> Pin<Box<dyn Future<Output = ()>>> {
+    Box::pin(async {
+        let faulty = Arc::new(wnet_tests::faults::FaultyNetlink::new(Arc::new(
+            RtNetlink::new(),
+        )));
+        let h = host_over("faults", Some(faulty.clone())).await;
+        let c = &h.controller;
+        let ledger = || {
+            wnet_core::Store::scan(&*h.store, "ledger", "")
+                .unwrap()
+                .len()
+        };
+        let netns_files = || std::fs::read_dir(h.run_dir.join("netns")).map_or(0, Iterator::count);
+        let host_before = state(&h.nl, &h.ns).await;
+
+        let opts = || {
+            NetworkOptions::default()
+                .with_subnet(IpamConfig::subnet("10.33.0.0/24".parse().unwrap()))
+        };
+        let (net, tried_net) = at_every_step!(
+            faulty,
+            "create-network",
+            c.new_network("bridge", "n", opts()),
+            |failed, e| {
+                assert_eq!(state(&h.nl, &h.ns).await, host_before, "{failed}: {e}");
+                assert!(c.networks().is_empty(), "{failed}: {e}");
+                assert_eq!(ledger(), 0, "{failed}: {e}");
+            },
+            |net| {
+                net.delete().await.unwrap();
+            }
+        );
+        let host_with_net = state(&h.nl, &h.ns).await;
+
+        let (sb, tried_sb) = at_every_step!(
+            faulty,
+            "new-sandbox",
+            c.new_sandbox("s", SandboxOptions::default()),
+            |failed, e| {
+                assert!(c.sandboxes().is_empty(), "{failed}: {e}");
+                assert_eq!(netns_files(), 0, "{failed}: a namespace file is left: {e}");
+            },
+            |sb| {
+                sb.delete().await.unwrap();
+            }
+        );
+        let sb_before = state(&h.nl, &ns_of(&sb)).await;
+
+        let in_sb = || EndpointOptions {
+            sandbox: Some("s".to_owned()),
+            ..EndpointOptions::default()
+        };
+        let (ep, tried_ep) = at_every_step!(
+            faulty,
+            "create-endpoint",
+            net.create_endpoint("e", in_sb()),
+            |failed, e| {
+                assert_eq!(state(&h.nl, &h.ns).await, host_with_net, "{failed}: {e}");
+                assert_eq!(state(&h.nl, &ns_of(&sb)).await, sb_before, "{failed}: {e}");
+                assert!(net.endpoints().is_empty(), "{failed}: {e}");
+                assert_eq!(ledger(), 1, "{failed}: only the bridge is held: {e}");
+            },
+            |ep| {
+                ep.delete(false).await.unwrap();
+            }
+        );
+        let host_with_ep = state(&h.nl, &h.ns).await;
+        let sb_with_ep = state(&h.nl, &ns_of(&sb)).await;
+
+        let ((), tried_join) = at_every_step!(
+            faulty,
+            "join",
+            ep.join(&sb, JoinOptions::default()),
+            |failed, e| {
+                assert_eq!(state(&h.nl, &h.ns).await, host_with_ep, "{failed}: {e}");
+                assert_eq!(state(&h.nl, &ns_of(&sb)).await, sb_with_ep, "{failed}: {e}");
+                assert!(ep.info().unwrap().join.is_none(), "{failed}: {e}");
+                assert!(sb.endpoints().unwrap().is_empty(), "{failed}: {e}");
+            },
+            |_joined| {
+                ep.leave(&sb).await.unwrap();
+            }
+        );
+        println!(
+            "  failures injected: create-network {tried_net}, new-sandbox {tried_sb}, create-endpoint {tried_ep}, join {tried_join}"
+        );
+        assert!(tried_net >= 2 && tried_ep >= 1 && tried_join >= 3);
+
+        // What survived every failure works, with the first address: none leaked.
+        assert_eq!(v4(&ep), "10.33.0.2");
+        tcp(&ns_of(&sb), &h.ns, "10.33.0.1");
+        sb.delete().await.unwrap();
+        net.delete().await.unwrap();
+        assert_eq!(settled_state(&h, &host_before).await, host_before);
+        assert_eq!((ledger(), netns_files()), (0, 0));
+    })
+}
+
 fn nothing_remains_after_leave_delete_and_sandbox_removal() -> Pin<Box<dyn Future<Output = ()>>> {
     Box::pin(async {
         let h = host("clean").await;
@@ -750,7 +880,11 @@ fn main() {
         eprintln!("netns tests: {e}");
         std::process::exit(1);
     }
-    let tests: [(&str, Test); 8] = [
+    let tests: [(&str, Test); 9] = [
+        (
+            "a_failure_at_any_kernel_step_leaves_nothing_behind",
+            a_failure_at_any_kernel_step_leaves_nothing_behind,
+        ),
         (
             "an_existing_bridge_is_adopted_used_and_left_as_it_was",
             an_existing_bridge_is_adopted_used_and_left_as_it_was,

@@ -1,6 +1,8 @@
 //! Shared set-up of the end-to-end tests: the fixture components and a controller with
 //! the built-in drivers loaded through the WASM runtime.
 
+pub mod faults;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 

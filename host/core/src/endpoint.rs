@@ -297,6 +297,14 @@ impl Endpoint {
         };
         if let Some(iface) = &interface {
             let os = self.ctrl.inner.config.os.clone();
+            // Undo is registered first: an attach that fails half-way (renamed, not
+            // yet addressed) is undone too, and detach skips what was never done.
+            {
+                let (os, sandbox, iface) = (os.clone(), sb.os(), iface.clone());
+                rb.push("detach the interface", async move {
+                    os.detach(&sandbox, &iface).await
+                });
+            }
             os.attach(&sb.os(), iface)
                 .await
                 .map_err(|source| Error::Sandbox {
@@ -304,10 +312,6 @@ impl Endpoint {
                     op: "configure the endpoint's interface",
                     source,
                 })?;
-            let (sandbox, iface) = (sb.os(), iface.clone());
-            rb.push("detach the interface", async move {
-                os.detach(&sandbox, &iface).await
-            });
         }
         let mut join = JoinRecord {
             sandbox_id: sb.id.clone(),
