@@ -61,6 +61,41 @@ pub enum LinkKind {
         /// The mode.
         mode: MacvlanMode,
     },
+    /// A VXLAN tunnel end.
+    Vxlan(Vxlan),
+}
+
+/// A VXLAN device's settings.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Vxlan {
+    /// The VXLAN network identifier (24 bits).
+    pub vni: u32,
+    /// The underlay link it sends through, by name.
+    pub parent: Option<String>,
+    /// The local tunnel address.
+    pub local: Option<IpAddr>,
+    /// Where frames for unknown destinations go (a remote tunnel end or a multicast
+    /// group); none when forwarding entries say where each MAC is.
+    pub remote: Option<IpAddr>,
+    /// The UDP port; 4789 when none.
+    pub port: Option<u16>,
+    /// Learn remote MACs from received traffic.
+    pub learning: bool,
+}
+
+/// A neighbour entry on a link of this driver: an ARP/NDP entry (`ip` answers to
+/// `mac`), or with `fdb` a forwarding entry of the link itself, whose `ip` on a VXLAN
+/// is the remote tunnel end behind `mac`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Neighbour {
+    /// The link.
+    pub link: String,
+    /// The MAC address.
+    pub mac: MacAddress,
+    /// The IP address (required for an ARP/NDP entry).
+    pub ip: Option<IpAddr>,
+    /// A forwarding-database entry rather than an ARP/NDP one.
+    pub fdb: bool,
 }
 
 /// A link to create.
@@ -179,6 +214,26 @@ pub mod links {
     }
 }
 
+/// Neighbour and forwarding entries on links of this driver (the overlay's ARP and
+/// VXLAN forwarding tables). Entries are permanent and go with their link.
+pub mod neighbours {
+    use super::{Namespace, Neighbour, imp};
+    use crate::Result;
+
+    /// Adds an entry.
+    pub fn add(ns: Namespace, entry: &Neighbour) -> Result<()> {
+        imp::neigh_add(ns.0, entry)
+    }
+    /// Removes an entry.
+    pub fn delete(ns: Namespace, entry: &Neighbour) -> Result<()> {
+        imp::neigh_delete(ns.0, entry)
+    }
+    /// The permanent entries of a link.
+    pub fn list(ns: Namespace, link: &str) -> Result<Vec<Neighbour>> {
+        imp::neigh_list(ns.0, link)
+    }
+}
+
 /// Addresses on links of this driver.
 pub mod addresses {
     use super::{Namespace, imp};
@@ -230,9 +285,11 @@ pub mod sysctl {
 
 #[cfg(target_arch = "wasm32")]
 mod imp {
-    use super::{Link, LinkChange, LinkKind, MacvlanMode, NewLink, Route};
+    use super::{Link, LinkChange, LinkKind, MacvlanMode, Neighbour, NewLink, Route};
     use crate::bindings::convert::{from_wit, to_wit};
-    use crate::bindings::network::wnet::driver::{addresses, links, netns, routes, sysctl};
+    use crate::bindings::network::wnet::driver::{
+        addresses, links, neighbours, netns, routes, sysctl,
+    };
     use crate::{IpNet, Result};
 
     pub(super) fn host() -> u32 {
@@ -243,6 +300,34 @@ mod imp {
     }
     pub(super) fn link_create(ns: u32, link: &NewLink) -> Result<u32> {
         let kind = match &link.kind {
+            // Its own host function (added to the contract after `create`).
+            LinkKind::Vxlan(v) => {
+                let settings = links::Vxlan {
+                    vni: v.vni,
+                    parent: v.parent.clone(),
+                    local: v.local.map(to_wit::ip),
+                    remote: v.remote.map(to_wit::ip),
+                    port: v.port,
+                    learning: v.learning,
+                };
+                let index = links::create_vxlan(
+                    ns,
+                    &link.name,
+                    &settings,
+                    link.master.as_deref(),
+                    link.mtu,
+                    link.up,
+                )
+                .map_err(from_wit::error)?;
+                if let Some(mac) = link.mac {
+                    let change = LinkChange {
+                        mac: Some(mac),
+                        ..LinkChange::default()
+                    };
+                    link_set(ns, &link.name, &change)?;
+                }
+                return Ok(index);
+            }
             LinkKind::Bridge => links::LinkKind::Bridge,
             LinkKind::Veth {
                 peer,
@@ -343,6 +428,32 @@ mod imp {
     pub(super) fn sysctl_get(ns: u32, key: &str) -> Result<String> {
         sysctl::get(ns, key).map_err(from_wit::error)
     }
+    fn neighbour(n: &Neighbour) -> neighbours::Neighbour {
+        neighbours::Neighbour {
+            link: n.link.clone(),
+            mac: to_wit::mac(n.mac),
+            ip: n.ip.map(to_wit::ip),
+            fdb: n.fdb,
+        }
+    }
+    pub(super) fn neigh_add(ns: u32, n: &Neighbour) -> Result<()> {
+        neighbours::add(ns, &neighbour(n)).map_err(from_wit::error)
+    }
+    pub(super) fn neigh_delete(ns: u32, n: &Neighbour) -> Result<()> {
+        neighbours::delete(ns, &neighbour(n)).map_err(from_wit::error)
+    }
+    pub(super) fn neigh_list(ns: u32, link: &str) -> Result<Vec<Neighbour>> {
+        Ok(neighbours::list(ns, link)
+            .map_err(from_wit::error)?
+            .into_iter()
+            .map(|n| Neighbour {
+                link: n.link,
+                mac: from_wit::mac(n.mac),
+                ip: n.ip.map(from_wit::ip),
+                fdb: n.fdb,
+            })
+            .collect())
+    }
     pub(super) fn sysctl_set(ns: u32, key: &str, value: &str) -> Result<()> {
         sysctl::set(ns, key, value).map_err(from_wit::error)
     }
@@ -350,7 +461,7 @@ mod imp {
 
 #[cfg(not(target_arch = "wasm32"))]
 mod imp {
-    use super::{Link, LinkChange, LinkKind, NewLink, Route};
+    use super::{Link, LinkChange, LinkKind, Neighbour, NewLink, Route};
     use crate::testing::with_host;
     use crate::{Error, IpNet, Result};
 
@@ -400,7 +511,45 @@ mod imp {
             LinkKind::Bridge => "bridge",
             LinkKind::Veth { .. } => "veth",
             LinkKind::Macvlan { .. } => "macvlan",
+            LinkKind::Vxlan(_) => "vxlan",
         }
+    }
+    pub(super) fn neigh_add(ns: u32, n: &Neighbour) -> Result<()> {
+        with_host(|h| {
+            if h.kernel.find(ns, &n.link).is_none() {
+                return Err(Error::not_found(format!("no link {}", n.link)));
+            }
+            if !n.fdb && n.ip.is_none() {
+                return Err(Error::invalid_parameter(
+                    "an ARP/NDP entry needs the IP address it answers to",
+                ));
+            }
+            if h.kernel.neighbours.iter().any(|(s, e)| *s == ns && e == n) {
+                return Err(Error::conflict(format!("neighbour {} exists", n.mac)));
+            }
+            h.kernel.neighbours.push((ns, n.clone()));
+            Ok(())
+        })
+    }
+    pub(super) fn neigh_delete(ns: u32, n: &Neighbour) -> Result<()> {
+        with_host(|h| {
+            let before = h.kernel.neighbours.len();
+            h.kernel.neighbours.retain(|(s, e)| !(*s == ns && e == n));
+            if h.kernel.neighbours.len() == before {
+                return Err(Error::not_found(format!("no neighbour {}", n.mac)));
+            }
+            Ok(())
+        })
+    }
+    pub(super) fn neigh_list(ns: u32, link: &str) -> Result<Vec<Neighbour>> {
+        Ok(with_host(|h| {
+            h.kernel
+                .neighbours
+                .iter()
+                .filter(|(s, e)| *s == ns && e.link == link)
+                .map(|(_, e)| e.clone())
+                .collect()
+        }))
     }
     pub(super) fn link_adopt(ns: u32, name: &str) -> Result<u32> {
         with_host(|h| {
@@ -440,6 +589,9 @@ mod imp {
             if h.kernel.links.len() == before {
                 return Err(Error::not_found(format!("no link {name}")));
             }
+            h.kernel
+                .neighbours
+                .retain(|(n, e)| !(*n == ns && e.link == name));
             Ok(())
         })
     }

@@ -65,6 +65,8 @@ pub struct FakeKernel {
     pub routes: Vec<(u32, Route)>,
     /// sysctls, by namespace handle and key.
     pub sysctls: BTreeMap<(u32, String), String>,
+    /// Neighbour entries, with their namespace handle.
+    pub neighbours: Vec<(u32, crate::kernel::Neighbour)>,
     /// Links the driver adopted, by namespace handle and name.
     pub adopted: BTreeSet<(u32, String)>,
     sandboxes: Vec<String>,

@@ -733,6 +733,9 @@ fn a_driver_is_refused_what_its_manifest_and_ledger_do_not_allow()
             ("sysctl:net.ipv4.ip_forward".to_owned(), "is not granted"),
             ("sandbox:a".to_owned(), "is not open to this driver"),
             ("adopt:eth0".to_owned(), "outside this driver's prefixes"),
+            ("neigh:eth0".to_owned(), "was not created by this driver"),
+            (format!("neigh:{theirs}"), "was not created by this driver"),
+            ("vxlan:hxvx0".to_owned(), "may not create vxlan links"),
             ("adopt-delete:hxops".to_owned(), "adopted, not created"),
             (
                 "adopt-rename:hxops".to_owned(),
@@ -795,6 +798,35 @@ fn a_driver_is_refused_what_its_manifest_and_ledger_do_not_allow()
             "the sandbox changed"
         );
         tcp(&ns_of(&a), &ns_of(&a), "10.88.0.2");
+
+        // Granted the kind, the same driver makes a VXLAN and programs its neighbours.
+        let mut tunnel = wnet_tests::FIXTURE_HOSTILE.manifest();
+        tunnel.name = "tunnel".into();
+        tunnel.links.kinds = vec![wnet_runtime::manifest::LinkKindGrant::Vxlan];
+        h.runtime
+            .load(wnet_tests::FIXTURE_HOSTILE.wasm, tunnel)
+            .await
+            .unwrap()
+            .register(&h.controller)
+            .unwrap();
+        let opts = NetworkOptions {
+            options: [("hostile.create-network", "vxlan:hxvx0")]
+                .into_iter()
+                .collect(),
+            ..NetworkOptions::default()
+        };
+        h.controller.new_network("tunnel", "t", opts).await.unwrap();
+        let vx = h.nl.link_by_name(&h.ns, "hxvx0").await.unwrap().unwrap();
+        assert_eq!(vx.kind.as_deref(), Some("vxlan"));
+        let entries = h.nl.neighbours(&h.ns, vx.index).await.unwrap();
+        let ip = |s: &str| Some(s.parse::<std::net::IpAddr>().unwrap());
+        assert!(
+            entries.iter().any(|n| !n.fdb && n.ip == ip("10.42.0.2"))
+                && entries.iter().any(|n| n.fdb && n.ip == ip("192.168.77.2")),
+            "{entries:?}"
+        );
+        h.nl.link_del(&h.ns, vx.index).await.unwrap();
+        assert_eq!(state(&h.nl, &h.ns).await, before);
     })
 }
 

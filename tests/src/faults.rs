@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
 use wnet_netlink::{
-    Address, Link, LinkChange, Namespace, Netlink, NetlinkError, NewLink, Result, Route,
+    Address, Link, LinkChange, Namespace, Neighbour, Netlink, NetlinkError, NewLink, Result, Route,
 };
 use wnet_types::IpNet;
 
@@ -118,6 +118,18 @@ impl Netlink for FaultyNetlink {
     async fn routes(&self, ns: &Namespace) -> Result<Vec<Route>> {
         self.step("routes")?;
         self.inner.routes(ns).await
+    }
+    async fn neigh_add(&self, ns: &Namespace, entry: Neighbour) -> Result<()> {
+        self.step(&format!("neigh_add {}", entry.mac))?;
+        self.inner.neigh_add(ns, entry).await
+    }
+    async fn neigh_del(&self, ns: &Namespace, entry: Neighbour) -> Result<()> {
+        self.step(&format!("neigh_del {}", entry.mac))?;
+        self.inner.neigh_del(ns, entry).await
+    }
+    async fn neighbours(&self, ns: &Namespace, index: u32) -> Result<Vec<Neighbour>> {
+        self.step("neighbours")?;
+        self.inner.neighbours(ns, index).await
     }
     fn forget(&self, ns: &Namespace) {
         self.inner.forget(ns);

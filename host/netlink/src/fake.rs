@@ -9,13 +9,15 @@ use async_trait::async_trait;
 use wnet_types::IpNet;
 
 use crate::{
-    Address, Link, LinkChange, LinkKind, Namespace, Netlink, NetlinkError, NewLink, Result, Route,
+    Address, Link, LinkChange, LinkKind, Namespace, Neighbour, Netlink, NetlinkError, NewLink,
+    Result, Route,
 };
 
 struct Space {
     links: Vec<Link>,
     addrs: Vec<Address>,
     routes: Vec<Route>,
+    neighbours: Vec<Neighbour>,
     next_index: u32,
 }
 
@@ -34,6 +36,7 @@ impl Default for Space {
             }],
             addrs: Vec::new(),
             routes: Vec::new(),
+            neighbours: Vec::new(),
             next_index: 2,
         }
     }
@@ -109,6 +112,14 @@ impl Netlink for FakeNetlink {
                     }
                     "macvlan"
                 }
+                LinkKind::Vxlan(v) => {
+                    if v.parent
+                        .is_some_and(|p| !s.links.iter().any(|l| l.index == p))
+                    {
+                        return Err(no_device(format!("create link {}: parent", link.name)));
+                    }
+                    "vxlan"
+                }
             };
             let index = s.next_index;
             s.next_index += 1;
@@ -134,6 +145,7 @@ impl Netlink for FakeNetlink {
             }
             s.addrs.retain(|a| a.index != index);
             s.routes.retain(|r| r.oif != Some(index));
+            s.neighbours.retain(|n| n.index != index);
             Ok(())
         })
     }
@@ -258,6 +270,47 @@ impl Netlink for FakeNetlink {
 
     async fn routes(&self, ns: &Namespace) -> Result<Vec<Route>> {
         Ok(self.with(ns, |s| s.routes.clone()))
+    }
+
+    async fn neigh_add(&self, ns: &Namespace, entry: Neighbour) -> Result<()> {
+        self.with(ns, |s| {
+            let op = || format!("add neighbour {} on link {}", entry.mac, entry.index);
+            if !s.links.iter().any(|l| l.index == entry.index) {
+                return Err(no_device(op()));
+            }
+            if !entry.fdb && entry.ip.is_none() {
+                return Err(NetlinkError::kernel(op(), libc::EINVAL));
+            }
+            if s.neighbours.contains(&entry) {
+                return Err(exists(op()));
+            }
+            s.neighbours.push(entry);
+            Ok(())
+        })
+    }
+
+    async fn neigh_del(&self, ns: &Namespace, entry: Neighbour) -> Result<()> {
+        self.with(ns, |s| {
+            let before = s.neighbours.len();
+            s.neighbours.retain(|n| *n != entry);
+            if s.neighbours.len() == before {
+                return Err(NetlinkError::NotFound(format!(
+                    "neighbour {} on link {}",
+                    entry.mac, entry.index
+                )));
+            }
+            Ok(())
+        })
+    }
+
+    async fn neighbours(&self, ns: &Namespace, index: u32) -> Result<Vec<Neighbour>> {
+        Ok(self.with(ns, |s| {
+            s.neighbours
+                .iter()
+                .filter(|n| n.index == index)
+                .copied()
+                .collect()
+        }))
     }
 
     fn forget(&self, ns: &Namespace) {

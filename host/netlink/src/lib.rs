@@ -114,6 +114,43 @@ pub enum LinkKind {
         /// The mode.
         mode: MacvlanMode,
     },
+    /// A VXLAN tunnel end (the overlay's).
+    Vxlan(Vxlan),
+}
+
+/// A VXLAN device's settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Vxlan {
+    /// The VXLAN network identifier (24 bits).
+    pub vni: u32,
+    /// The underlay link it sends through (an ifindex), when pinned to one.
+    pub parent: Option<u32>,
+    /// The local tunnel address.
+    pub local: Option<IpAddr>,
+    /// Where frames for unknown destinations go: a remote tunnel end or a multicast
+    /// group; none when forwarding entries say where each MAC is.
+    pub remote: Option<IpAddr>,
+    /// The UDP port; the IANA port 4789 when none (the kernel's own default is 8472).
+    pub port: Option<u16>,
+    /// Learn remote MACs from the traffic received (an overlay that programs its
+    /// forwarding entries turns this off).
+    pub learning: bool,
+}
+
+/// A neighbour entry on a link: an ARP/NDP entry (`ip` answers to `mac`), or with
+/// `fdb` a forwarding-database entry of the link itself (`bridge fdb add … self`),
+/// whose `ip`, on a VXLAN, is the remote tunnel end behind `mac`. Entries wnet adds
+/// are permanent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Neighbour {
+    /// The link's ifindex.
+    pub index: u32,
+    /// The MAC address.
+    pub mac: MacAddress,
+    /// The IP address (required for an ARP/NDP entry).
+    pub ip: Option<IpAddr>,
+    /// A forwarding-database entry rather than an ARP/NDP one.
+    pub fdb: bool,
 }
 
 /// A link to create.
@@ -254,6 +291,13 @@ pub trait Netlink: Send + Sync {
     async fn route_del(&self, ns: &Namespace, route: Route) -> Result<()>;
     /// Every route of the namespace's main table, both families.
     async fn routes(&self, ns: &Namespace) -> Result<Vec<Route>>;
+    /// Adds a permanent neighbour or forwarding entry.
+    async fn neigh_add(&self, ns: &Namespace, entry: Neighbour) -> Result<()>;
+    /// Removes a neighbour or forwarding entry.
+    async fn neigh_del(&self, ns: &Namespace, entry: Neighbour) -> Result<()>;
+    /// The permanent neighbour and forwarding entries of a link (none of those the
+    /// kernel learned or keeps by itself).
+    async fn neighbours(&self, ns: &Namespace, index: u32) -> Result<Vec<Neighbour>>;
     /// Forgets what is cached for a namespace that is going away.
     fn forget(&self, ns: &Namespace);
 }

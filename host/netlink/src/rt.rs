@@ -14,16 +14,20 @@ use rtnetlink::packet_route::link::{
     AfSpecInet6, AfSpecUnspec, In6AddrGenMode, InfoData, InfoKind, InfoVeth, LinkAttribute,
     LinkFlags, LinkInfo, LinkMessage, MacVlanMode as RtMacvlanMode,
 };
+use rtnetlink::packet_route::neighbour::{
+    NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourMessage, NeighbourState,
+};
 use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute, RouteMessage, RouteScope};
 use rtnetlink::sys::{Socket, TokioSocket, protocols::NETLINK_ROUTE};
 use rtnetlink::{
-    Handle, LinkBridge, LinkMacVlan, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder,
+    Handle, LinkBridge, LinkMacVlan, LinkMessageBuilder, LinkUnspec, LinkVeth, LinkVxlan,
+    RouteMessageBuilder,
 };
 use wnet_types::{IpNet, MacAddress};
 
 use crate::{
-    Address, Link, LinkChange, LinkKind, MacvlanMode, Namespace, Netlink, NetlinkError, NewLink,
-    Result, Route,
+    Address, Link, LinkChange, LinkKind, MacvlanMode, Namespace, Neighbour, Netlink, NetlinkError,
+    NewLink, Result, Route,
 };
 
 /// The kernel, through rtnetlink. Needs a tokio runtime (its connections run as tasks).
@@ -182,6 +186,51 @@ fn parse_route(m: &RouteMessage) -> Option<Route> {
     })
 }
 
+/// The IANA VXLAN port (the kernel's default, 8472, predates it).
+const VXLAN_PORT: u16 = 4789;
+
+/// A permanent entry, and for the forwarding database one of the link itself (`self`,
+/// not the entries a bridge keeps for its ports).
+fn parse_neighbour(m: &NeighbourMessage) -> Option<Neighbour> {
+    if m.header.state != NeighbourState::Permanent {
+        return None;
+    }
+    let fdb = m.header.family == AddressFamily::Bridge;
+    if fdb && !m.header.flags.contains(NeighbourFlags::Own) {
+        return None;
+    }
+    let mut mac = None;
+    let mut ip = None;
+    for a in &m.attributes {
+        match a {
+            NeighbourAttribute::LinkLayerAddress(l) if l.len() == 6 => {
+                mac = Some(MacAddress([l[0], l[1], l[2], l[3], l[4], l[5]]));
+            }
+            NeighbourAttribute::Destination(NeighbourAddress::Inet(v4)) => {
+                ip = Some(IpAddr::V4(*v4));
+            }
+            NeighbourAttribute::Destination(NeighbourAddress::Inet6(v6)) => {
+                ip = Some(IpAddr::V6(*v6));
+            }
+            // A forwarding entry's remote end comes undecoded (its family is AF_BRIDGE).
+            NeighbourAttribute::Destination(NeighbourAddress::Other(b)) => {
+                ip = match b.len() {
+                    4 => Some(IpAddr::from([b[0], b[1], b[2], b[3]])),
+                    16 => <[u8; 16]>::try_from(b.as_slice()).ok().map(IpAddr::from),
+                    _ => None,
+                };
+            }
+            _ => {}
+        }
+    }
+    Some(Neighbour {
+        index: m.header.ifindex,
+        mac: mac?,
+        ip,
+        fdb,
+    })
+}
+
 fn addr(a: &RouteAddress) -> Option<IpAddr> {
     match a {
         RouteAddress::Inet(v4) => Some(IpAddr::V4(*v4)),
@@ -235,6 +284,27 @@ impl Netlink for RtNetlink {
                     MacvlanMode::Passthru => RtMacvlanMode::Passthrough,
                 };
                 with_common(LinkMacVlan::new(&link.name, *parent, mode), &link)
+            }
+            LinkKind::Vxlan(v) => {
+                let mut b = LinkVxlan::new(&link.name, v.vni)
+                    .port(v.port.unwrap_or(VXLAN_PORT))
+                    .learning(v.learning);
+                if let Some(parent) = v.parent {
+                    b = b.dev(parent);
+                }
+                b = match v.local {
+                    Some(IpAddr::V4(a)) => b.local(a),
+                    Some(IpAddr::V6(a)) => b.local6(a),
+                    None => b,
+                };
+                b = match v.remote {
+                    Some(IpAddr::V4(a)) if a.is_multicast() => b.group(a),
+                    Some(IpAddr::V4(a)) => b.remote(a),
+                    Some(IpAddr::V6(a)) if a.is_multicast() => b.group6(a),
+                    Some(IpAddr::V6(a)) => b.remote6(a),
+                    None => b,
+                };
+                with_common(b, &link)
             }
         };
         let op = format!("create link {} in {}", link.name, ns.path().display());
@@ -441,6 +511,86 @@ impl Netlink for RtNetlink {
                     .iter()
                     .filter_map(parse_route)
                     .filter(|r| r.table == crate::MAIN_TABLE),
+            );
+        }
+        Ok(out)
+    }
+
+    async fn neigh_add(&self, ns: &Namespace, entry: Neighbour) -> Result<()> {
+        let h = self.handle(ns)?;
+        let op = format!(
+            "add neighbour {} on link {} in {}",
+            entry.mac,
+            entry.index,
+            ns.path().display()
+        );
+        let request = if entry.fdb {
+            let mut r = h
+                .neighbours()
+                .add_bridge(entry.index, &entry.mac.octets())
+                .flags(NeighbourFlags::Own);
+            if let Some(ip) = entry.ip {
+                r = r.destination(ip);
+            }
+            r
+        } else {
+            let Some(ip) = entry.ip else {
+                return Err(NetlinkError::kernel(op, libc::EINVAL));
+            };
+            h.neighbours()
+                .add(entry.index, ip)
+                .link_layer_address(&entry.mac.octets())
+        };
+        request.execute().await.map_err(err(op))
+    }
+
+    async fn neigh_del(&self, ns: &Namespace, entry: Neighbour) -> Result<()> {
+        let h = self.handle(ns)?;
+        let mut m = NeighbourMessage::default();
+        m.header.ifindex = entry.index;
+        m.header.family = match (entry.fdb, entry.ip) {
+            (true, _) => AddressFamily::Bridge,
+            (false, Some(IpAddr::V6(_))) => AddressFamily::Inet6,
+            (false, _) => AddressFamily::Inet,
+        };
+        if entry.fdb {
+            m.header.flags = NeighbourFlags::Own;
+        }
+        m.attributes.push(NeighbourAttribute::LinkLayerAddress(
+            entry.mac.octets().to_vec(),
+        ));
+        if let Some(ip) = entry.ip {
+            m.attributes.push(NeighbourAttribute::Destination(match ip {
+                IpAddr::V4(a) => NeighbourAddress::Inet(a),
+                IpAddr::V6(a) => NeighbourAddress::Inet6(a),
+            }));
+        }
+        h.neighbours().del(m).execute().await.map_err(err(format!(
+            "delete neighbour {} on link {} in {}",
+            entry.mac,
+            entry.index,
+            ns.path().display()
+        )))
+    }
+
+    async fn neighbours(&self, ns: &Namespace, index: u32) -> Result<Vec<Neighbour>> {
+        let h = self.handle(ns)?;
+        let mut out = Vec::new();
+        // ARP and NDP tables in one dump; the forwarding database is its own family.
+        for family in [AddressFamily::Unspec, AddressFamily::Bridge] {
+            let messages: Vec<NeighbourMessage> = h
+                .neighbours()
+                .get()
+                .set_address_family(family)
+                .execute()
+                .try_collect()
+                .await
+                .map_err(err(format!("list neighbours in {}", ns.path().display())))?;
+            out.extend(
+                messages
+                    .iter()
+                    .filter(|m| m.header.ifindex == index)
+                    .filter_map(parse_neighbour),
             );
         }
         Ok(out)

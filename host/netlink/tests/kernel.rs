@@ -24,7 +24,8 @@ use std::sync::Arc;
 use wnet_core::osl::{Interface, SandboxOs};
 use wnet_netlink::osl::KernelSandboxes;
 use wnet_netlink::{
-    LinkChange, LinkKind, MacvlanMode, Namespace, Netlink, NewLink, Route, RtNetlink, sysctl,
+    LinkChange, LinkKind, MacvlanMode, Namespace, Neighbour, Netlink, NewLink, Route, RtNetlink,
+    Vxlan, sysctl,
 };
 use wnet_types::{IpNet, MacAddress, RouteType, StaticRoute};
 
@@ -509,12 +510,110 @@ fn sandboxes_configured_by_the_host_and_undone_exactly() -> Pin<Box<dyn Future<O
     })
 }
 
+/// Two tunnel ends over a veth underlay, with learning off and no flooding: traffic
+/// crosses only because of the ARP and forwarding entries programmed, so it shows
+/// that VXLAN devices and both kinds of neighbour entry work.
+fn vxlan_with_programmed_neighbours_carries_traffic() -> Pin<Box<dyn Future<Output = ()>>> {
+    Box::pin(async {
+        let nl = RtNetlink::new();
+        let ends = [ns("vtep-a"), ns("vtep-b")];
+        let underlay = NewLink::new(
+            "under",
+            LinkKind::Veth {
+                peer_name: "under".into(),
+                peer_ns: Some(ends[1].clone()),
+                peer_mac: None,
+            },
+        );
+        nl.link_add(&ends[0], underlay).await.unwrap();
+        let mut vx = Vec::new();
+        for (i, end) in ends.iter().enumerate() {
+            let under = nl.link_by_name(end, "under").await.unwrap().unwrap().index;
+            nl.addr_add(end, under, net(&format!("192.168.77.{}/24", i + 1)))
+                .await
+                .unwrap();
+            let up = LinkChange {
+                up: Some(true),
+                ..LinkChange::default()
+            };
+            nl.link_set(end, under, up.clone()).await.unwrap();
+            let mut v = NewLink::new(
+                "vx42",
+                LinkKind::Vxlan(Vxlan {
+                    vni: 42,
+                    parent: Some(under),
+                    local: Some(format!("192.168.77.{}", i + 1).parse().unwrap()),
+                    remote: None,
+                    port: None,
+                    learning: false,
+                }),
+            );
+            v.up = true;
+            let index = nl.link_add(end, v).await.unwrap();
+            let link = nl.link_by_name(end, "vx42").await.unwrap().unwrap();
+            assert_eq!(link.kind.as_deref(), Some("vxlan"));
+            nl.addr_add(end, index, net(&format!("10.42.0.{}/24", i + 1)))
+                .await
+                .unwrap();
+            nl.link_set(end, 1, up).await.unwrap();
+            vx.push((index, link.mac.unwrap()));
+        }
+        let mut programmed = Vec::new();
+        for (i, end) in ends.iter().enumerate() {
+            let other = 1 - i;
+            let arp = Neighbour {
+                index: vx[i].0,
+                mac: vx[other].1,
+                ip: Some(format!("10.42.0.{}", other + 1).parse().unwrap()),
+                fdb: false,
+            };
+            let fdb = Neighbour {
+                index: vx[i].0,
+                mac: vx[other].1,
+                ip: Some(format!("192.168.77.{}", other + 1).parse().unwrap()),
+                fdb: true,
+            };
+            nl.neigh_add(end, arp).await.unwrap();
+            nl.neigh_add(end, fdb).await.unwrap();
+            let err = nl.neigh_add(end, arp).await.unwrap_err();
+            assert_eq!(err.errno(), Some(libc::EEXIST), "{err}");
+            let listed = nl.neighbours(end, vx[i].0).await.unwrap();
+            assert!(listed.contains(&arp) && listed.contains(&fdb), "{listed:?}");
+            programmed.push((arp, fdb));
+        }
+        tcp_exchange(&ends[0], &ends[1], "10.42.0.2");
+        tcp_exchange(&ends[1], &ends[0], "10.42.0.1");
+
+        for (end, (arp, fdb)) in ends.iter().zip(programmed) {
+            nl.neigh_del(end, arp).await.unwrap();
+            nl.neigh_del(end, fdb).await.unwrap();
+            let left = nl.neighbours(end, arp.index).await.unwrap();
+            assert!(!left.contains(&arp) && !left.contains(&fdb), "{left:?}");
+        }
+        // An ARP entry needs the address it is for.
+        let bad = Neighbour {
+            index: vx[0].0,
+            mac: vx[1].1,
+            ip: None,
+            fdb: false,
+        };
+        assert!(nl.neigh_add(&ends[0], bad).await.is_err());
+        for end in ends {
+            end.remove().unwrap();
+        }
+    })
+}
+
 fn main() {
     if let Err(e) = wnet_netlink::isolate_process() {
         eprintln!("kernel tests: {e}");
         std::process::exit(1);
     }
-    let tests: [(&str, Test); 6] = [
+    let tests: [(&str, Test); 7] = [
+        (
+            "vxlan_with_programmed_neighbours_carries_traffic",
+            vxlan_with_programmed_neighbours_carries_traffic,
+        ),
         (
             "sandboxes_configured_by_the_host_and_undone_exactly",
             sandboxes_configured_by_the_host_and_undone_exactly,

@@ -5,7 +5,7 @@
 //! Exports are async (calls run on a fiber, so a deadline can interrupt them and a
 //! host capability may await). Imports are sync unless listed: `log` and `kv` never
 //! wait, and a sync host function costs less per call than an async one; the kernel
-//! capabilities (`links`, `addresses`, `routes`) await netlink.
+//! capabilities (`links`, `addresses`, `routes`, `neighbours`) await netlink.
 #![allow(missing_docs, unused_qualifications, clippy::all)]
 
 /// World `wnet:driver/network`.
@@ -17,6 +17,7 @@ pub mod network {
             "wnet:driver/links": async,
             "wnet:driver/addresses": async,
             "wnet:driver/routes": async,
+            "wnet:driver/neighbours": async,
         },
         exports: { default: async },
     });

@@ -151,7 +151,9 @@ impl Runtime {
             HasSelf<HostState>,
         >(&mut linker, |s| s))?;
         {
-            use bindings::network::wnet::driver::{addresses, links, netns, routes, sysctl};
+            use bindings::network::wnet::driver::{
+                addresses, links, neighbours, netns, routes, sysctl,
+            };
             link(netns::add_to_linker::<_, HasSelf<HostState>>(
                 &mut linker,
                 |s| s,
@@ -169,6 +171,10 @@ impl Runtime {
                 |s| s,
             ))?;
             link(sysctl::add_to_linker::<_, HasSelf<HostState>>(
+                &mut linker,
+                |s| s,
+            ))?;
+            link(neighbours::add_to_linker::<_, HasSelf<HostState>>(
                 &mut linker,
                 |s| s,
             ))?;
@@ -316,6 +322,7 @@ impl Runtime {
             Capability::Links,
             Capability::Addresses,
             Capability::Routes,
+            Capability::Neighbours,
             Capability::Sysctl,
         ]
         .into_iter()

@@ -57,6 +57,8 @@ pub enum LinkKindGrant {
     Veth,
     /// macvlan links.
     Macvlan,
+    /// VXLAN devices.
+    Vxlan,
 }
 
 impl fmt::Display for LinkKindGrant {
@@ -65,6 +67,7 @@ impl fmt::Display for LinkKindGrant {
             LinkKindGrant::Bridge => "bridge",
             LinkKindGrant::Veth => "veth",
             LinkKindGrant::Macvlan => "macvlan",
+            LinkKindGrant::Vxlan => "vxlan",
         })
     }
 }
@@ -141,6 +144,8 @@ pub enum Capability {
     Addresses,
     /// `wnet:driver/routes`: routes through its links.
     Routes,
+    /// `wnet:driver/neighbours`: ARP/NDP and forwarding entries on its links.
+    Neighbours,
     /// `wnet:driver/sysctl`: the keys of `[sysctl]`.
     Sysctl,
 }
@@ -154,17 +159,19 @@ impl Capability {
             Capability::Links => "wnet:driver/links",
             Capability::Addresses => "wnet:driver/addresses",
             Capability::Routes => "wnet:driver/routes",
+            Capability::Neighbours => "wnet:driver/neighbours",
             Capability::Sysctl => "wnet:driver/sysctl",
         }
     }
 
     /// Every capability, in manifest spelling.
-    pub const ALL: [Capability; 6] = [
+    pub const ALL: [Capability; 7] = [
         Capability::Log,
         Capability::Kv,
         Capability::Links,
         Capability::Addresses,
         Capability::Routes,
+        Capability::Neighbours,
         Capability::Sysctl,
     ];
 }
@@ -177,6 +184,7 @@ impl fmt::Display for Capability {
             Capability::Links => "links",
             Capability::Addresses => "addresses",
             Capability::Routes => "routes",
+            Capability::Neighbours => "neighbours",
             Capability::Sysctl => "sysctl",
         })
     }

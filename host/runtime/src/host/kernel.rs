@@ -1,10 +1,11 @@
-//! The kernel capabilities: `netns`, `links`, `addresses`, `routes`, `sysctl`.
+//! The kernel capabilities: `netns`, `links`, `addresses`, `routes`, `neighbours`,
+//! `sysctl`.
 //!
 //! Policy is data checked inside every call: a driver reaches the host's namespace,
 //! and a sandbox's only while one of its endpoints is being created in it or is joined
 //! to it; it creates links only of the kinds and with the name prefixes its manifest
-//! grants; it changes, deletes, addresses and routes through only links it created
-//! (the ledger, kept in the store); it reads and sets only the sysctl keys it is
+//! grants; it changes, deletes, addresses, routes through and adds neighbours to
+//! only links it created or adopted (the ledger, kept in the store); it reads and sets only the sysctl keys it is
 //! granted. A refusal is a `forbidden` error naming the rule, a warning in the log,
 //! and nothing changed.
 
@@ -22,7 +23,7 @@ use wnet_types::{IpNet, SandboxInfo};
 
 use crate::bindings::convert::{from_wit, to_wit};
 use crate::bindings::network::wnet::driver::types::{Error, IpPrefix};
-use crate::bindings::network::wnet::driver::{addresses, links, netns, routes, sysctl};
+use crate::bindings::network::wnet::driver::{addresses, links, neighbours, netns, routes, sysctl};
 use crate::host::HostState;
 use crate::manifest::{LinkKindGrant, LinksGrant, SysctlGrant};
 
@@ -216,6 +217,15 @@ impl HostState {
             })
     }
 
+    /// Refuses a kind of link the manifest does not grant.
+    fn may_create(&self, grant: LinkKindGrant) -> Result<(), Error> {
+        if self.kernel()?.links.kinds.contains(&grant) {
+            Ok(())
+        } else {
+            Err(self.refuse(format!("this driver may not create {grant} links")))
+        }
+    }
+
     /// The ledger key of a link, refusing names outside the driver's prefixes.
     fn own_name(&self, nskey: &str, name: &str) -> Result<String, Error> {
         let k = self.kernel()?;
@@ -268,6 +278,22 @@ async fn owned_link(
     }
 }
 
+/// The ifindex of the bridge a link is to be a port of: one of this driver's.
+async fn master_index(
+    k: &DriverKernel,
+    driver: &str,
+    nskey: &str,
+    space: &Namespace,
+    master: Option<&str>,
+) -> Result<Option<u32>, Error> {
+    match master {
+        Some(m) => owned_link(k, driver, nskey, space, m, "attach ports to")
+            .await
+            .map(Some),
+        None => Ok(None),
+    }
+}
+
 impl netns::Host for HostState {
     fn host(&mut self) -> u32 {
         0
@@ -312,9 +338,7 @@ impl links::Host for HostState {
             links::LinkKind::Veth(peer) => (LinkKindGrant::Veth, Some(peer)),
             links::LinkKind::Macvlan(_) => (LinkKindGrant::Macvlan, None),
         };
-        if !k.links.kinds.contains(&grant) {
-            return Err(self.refuse(format!("this driver may not create {grant} links")));
-        }
+        self.may_create(grant)?;
         let key = self.own_name(&nskey, &link.name)?;
         let mut peer_key = None;
         let nl_kind = match &link.kind {
@@ -357,20 +381,14 @@ impl links::Host for HostState {
             }
         };
         let _ = kind;
-        let master = match &link.master {
-            Some(m) => Some(
-                owned_link(
-                    &k,
-                    &self.ctx.name.clone(),
-                    &nskey,
-                    &space,
-                    m,
-                    "attach ports to",
-                )
-                .await?,
-            ),
-            None => None,
-        };
+        let master = master_index(
+            &k,
+            &self.ctx.name.clone(),
+            &nskey,
+            &space,
+            link.master.as_deref(),
+        )
+        .await?;
         let new = NewLink {
             name: link.name.clone(),
             kind: nl_kind,
@@ -398,6 +416,79 @@ impl links::Host for HostState {
             k.ledger.add(peer, entry(Some(key)))?;
         }
         tracing::debug!(driver = %self.ctx.name, link = %link.name, ns = %nskey, "link created");
+        Ok(index)
+    }
+
+    async fn create_vxlan(
+        &mut self,
+        ns: u32,
+        name: String,
+        settings: links::Vxlan,
+        master: Option<String>,
+        mtu: Option<u32>,
+        up: bool,
+    ) -> Result<u32, Error> {
+        let k = self.kernel()?.clone();
+        let (nskey, space) = self.namespace(ns)?;
+        self.may_create(LinkKindGrant::Vxlan)?;
+        let key = self.own_name(&nskey, &name)?;
+        if settings.vni >= 1 << 24 {
+            return Err(Error::InvalidParameter(format!(
+                "VXLAN id {} does not fit in 24 bits",
+                settings.vni
+            )));
+        }
+        // The underlay is only named, not changed: any link may carry the tunnel.
+        let parent = match &settings.parent {
+            Some(p) => match k.kernel.netlink.link_by_name(&space, p).await {
+                Ok(Some(l)) => Some(l.index),
+                Ok(None) => {
+                    return Err(Error::NotFound(format!(
+                        "VXLAN underlay link `{p}` does not exist"
+                    )));
+                }
+                Err(e) => return Err(kernel_error(&e)),
+            },
+            None => None,
+        };
+        let master = master_index(
+            &k,
+            &self.ctx.name.clone(),
+            &nskey,
+            &space,
+            master.as_deref(),
+        )
+        .await?;
+        let mut new = NewLink::new(
+            name.clone(),
+            NlKind::Vxlan(wnet_netlink::Vxlan {
+                vni: settings.vni,
+                parent,
+                local: settings.local.map(from_wit::ip),
+                remote: settings.remote.map(from_wit::ip),
+                port: settings.port,
+                learning: settings.learning,
+            }),
+        );
+        new.mtu = mtu;
+        new.master = master;
+        new.up = up;
+        new.ipv6_autoconf = master.is_none();
+        let index = k
+            .kernel
+            .netlink
+            .link_add(&space, new)
+            .await
+            .map_err(|e| kernel_error(&e))?;
+        k.ledger.add(
+            key,
+            Entry {
+                driver: k.driver.clone(),
+                peer: None,
+                adopted: false,
+            },
+        )?;
+        tracing::debug!(driver = %self.ctx.name, link = %name, ns = %nskey, "vxlan created");
         Ok(index)
     }
 
@@ -445,17 +536,9 @@ impl links::Host for HostState {
             None => None,
         };
         let master = match (&change.master, change.no_master) {
-            (Some(m), _) => Some(Some(
-                owned_link(
-                    &k,
-                    &self.ctx.name.clone(),
-                    &nskey,
-                    &space,
-                    m,
-                    "attach ports to",
-                )
-                .await?,
-            )),
+            (Some(m), _) => {
+                Some(master_index(&k, &self.ctx.name.clone(), &nskey, &space, Some(m)).await?)
+            }
             (None, true) => Some(None),
             (None, false) => None,
         };
@@ -677,6 +760,83 @@ impl routes::Host for HostState {
             .route_del(&space, r)
             .await
             .map_err(|e| kernel_error(&e))
+    }
+}
+
+/// A neighbour entry on a link of this driver, checked.
+async fn checked_neighbour(
+    k: &DriverKernel,
+    driver: &str,
+    nskey: &str,
+    space: &Namespace,
+    entry: &neighbours::Neighbour,
+) -> Result<wnet_netlink::Neighbour, Error> {
+    let index = owned_link(k, driver, nskey, space, &entry.link, "add neighbours to").await?;
+    let mac = from_wit::mac(entry.mac);
+    if !entry.fdb && entry.ip.is_none() {
+        return Err(Error::InvalidParameter(format!(
+            "neighbour {mac} on `{}`: an ARP/NDP entry needs the IP address it answers to",
+            entry.link
+        )));
+    }
+    Ok(wnet_netlink::Neighbour {
+        index,
+        mac,
+        ip: entry.ip.map(from_wit::ip),
+        fdb: entry.fdb,
+    })
+}
+
+impl neighbours::Host for HostState {
+    async fn add(&mut self, ns: u32, entry: neighbours::Neighbour) -> Result<(), Error> {
+        let k = self.kernel()?.clone();
+        let (nskey, space) = self.namespace(ns)?;
+        let n = checked_neighbour(&k, &self.ctx.name.clone(), &nskey, &space, &entry).await?;
+        k.kernel
+            .netlink
+            .neigh_add(&space, n)
+            .await
+            .map_err(|e| kernel_error(&e))
+    }
+
+    async fn delete(&mut self, ns: u32, entry: neighbours::Neighbour) -> Result<(), Error> {
+        let k = self.kernel()?.clone();
+        let (nskey, space) = self.namespace(ns)?;
+        let n = checked_neighbour(&k, &self.ctx.name.clone(), &nskey, &space, &entry).await?;
+        k.kernel
+            .netlink
+            .neigh_del(&space, n)
+            .await
+            .map_err(|e| kernel_error(&e))
+    }
+
+    async fn list(&mut self, ns: u32, link: String) -> Result<Vec<neighbours::Neighbour>, Error> {
+        let k = self.kernel()?.clone();
+        let (_, space) = self.namespace(ns)?;
+        let Some(l) = k
+            .kernel
+            .netlink
+            .link_by_name(&space, &link)
+            .await
+            .map_err(|e| kernel_error(&e))?
+        else {
+            return Err(Error::NotFound(format!("link `{link}` does not exist")));
+        };
+        let all = k
+            .kernel
+            .netlink
+            .neighbours(&space, l.index)
+            .await
+            .map_err(|e| kernel_error(&e))?;
+        Ok(all
+            .iter()
+            .map(|n| neighbours::Neighbour {
+                link: link.clone(),
+                mac: to_wit::mac(n.mac),
+                ip: n.ip.map(to_wit::ip),
+                fdb: n.fdb,
+            })
+            .collect())
     }
 }
 
