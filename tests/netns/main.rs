@@ -625,6 +625,89 @@ fn a_failure_at_any_kernel_step_leaves_nothing_behind() -> Pin<Box<dyn Future<Ou
     })
 }
 
+fn dual_stack_and_internal_bridge_networks() -> Pin<Box<dyn Future<Output = ()>>> {
+    Box::pin(async {
+        let h = host("dual").await;
+        let before = state(&h.nl, &h.ns).await;
+        let dual = NetworkOptions::default()
+            .with_subnet(IpamConfig::subnet("10.66.0.0/24".parse().unwrap()))
+            .with_subnet(IpamConfig::subnet("fd00:66::/64".parse().unwrap()));
+        let net = h
+            .controller
+            .new_network("bridge", "dual", dual)
+            .await
+            .unwrap();
+        let mut sandboxes = Vec::new();
+        for name in ["a", "b"] {
+            let sb = h
+                .controller
+                .new_sandbox(name, SandboxOptions::default())
+                .await
+                .unwrap();
+            let ep = attach(&h, &net, &sb, name).await;
+            let v6 = ep.info().unwrap().address_ipv6.unwrap();
+            sandboxes.push((sb, ep, v6.addr()));
+        }
+        let (a, b) = (&sandboxes[0], &sandboxes[1]);
+        let v6_routes = |sb: &Sandbox| {
+            let ns = ns_of(sb);
+            let nl = h.nl.clone();
+            async move { nl.routes(&ns).await.unwrap() }
+        };
+        let routes = v6_routes(&a.0).await;
+        assert!(
+            routes.iter().any(|r| r.destination.to_string() == "::/0"
+                && r.gateway == Some("fd00:66::1".parse().unwrap())),
+            "an IPv6 default route through the gateway: {routes:?}"
+        );
+        tcp(&ns_of(&a.0), &ns_of(&b.0), &format!("[{}]", b.2));
+        tcp(&ns_of(&b.0), &ns_of(&a.0), &format!("[{}]", a.2));
+        tcp(&ns_of(&a.0), &ns_of(&b.0), &v4(&b.1));
+        tcp(&ns_of(&a.0), &h.ns, "[fd00:66::1]");
+
+        // An internal network: its containers reach each other, and have no way out.
+        let internal = NetworkOptions {
+            internal: true,
+            ..NetworkOptions::default()
+        }
+        .with_subnet(IpamConfig::subnet("10.67.0.0/24".parse().unwrap()));
+        let inet = h
+            .controller
+            .new_network("bridge", "inside", internal)
+            .await
+            .unwrap();
+        let c = h
+            .controller
+            .new_sandbox("c", SandboxOptions::default())
+            .await
+            .unwrap();
+        let ec = attach(&h, &inet, &c, "c").await;
+        let ea = attach(&h, &inet, &a.0, "a-inside").await;
+        let routes = h.nl.routes(&ns_of(&c)).await.unwrap();
+        assert!(
+            routes.iter().all(|r| r.destination.prefix_len() != 0),
+            "no default route on an internal network: {routes:?}"
+        );
+        tcp(&ns_of(&a.0), &ns_of(&c), &v4(&ec));
+        tcp(&ns_of(&c), &ns_of(&a.0), &v4(&ea));
+        // The container on both keeps its way out through the non-internal network.
+        assert!(
+            v6_routes(&a.0)
+                .await
+                .iter()
+                .any(|r| r.destination.to_string() == "0.0.0.0/0")
+        );
+
+        c.delete().await.unwrap();
+        for (sb, _, _) in &sandboxes {
+            sb.delete().await.unwrap();
+        }
+        inet.delete().await.unwrap();
+        net.delete().await.unwrap();
+        assert_eq!(settled_state(&h, &before).await, before);
+    })
+}
+
 fn nothing_remains_after_leave_delete_and_sandbox_removal() -> Pin<Box<dyn Future<Output = ()>>> {
     Box::pin(async {
         let h = host("clean").await;
@@ -912,7 +995,11 @@ fn main() {
         eprintln!("netns tests: {e}");
         std::process::exit(1);
     }
-    let tests: [(&str, Test); 9] = [
+    let tests: [(&str, Test); 10] = [
+        (
+            "dual_stack_and_internal_bridge_networks",
+            dual_stack_and_internal_bridge_networks,
+        ),
         (
             "a_failure_at_any_kernel_step_leaves_nothing_behind",
             a_failure_at_any_kernel_step_leaves_nothing_behind,
