@@ -5,6 +5,7 @@
 )]
 
 mod contract;
+mod durable;
 mod errors;
 mod faults;
 mod gateway;

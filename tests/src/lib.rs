@@ -34,7 +34,7 @@ pub struct Host {
     /// The runtime the drivers run in.
     pub runtime: Runtime,
     /// The store holding the controller's records and the drivers' `kv`.
-    pub store: Arc<MemoryStore>,
+    pub store: Arc<dyn Store>,
     /// The built-in drivers.
     pub builtins: Vec<LoadedDriver>,
 }
@@ -52,7 +52,7 @@ impl Host {
     }
 
     /// A controller and runtime over an existing store: what a restart finds.
-    pub async fn with_store(store: Arc<MemoryStore>) -> Host {
+    pub async fn with_store(store: Arc<dyn Store>) -> Host {
         let runtime = Runtime::new(RuntimeConfig {
             cache_dir: Some(cache_dir()),
             store: store.clone(),

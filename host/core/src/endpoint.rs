@@ -17,6 +17,7 @@ use crate::network::{HOST_DRIVER, skips_ipam};
 use crate::osl::Interface;
 use crate::rollback::Rollback;
 use crate::sandbox::Sandbox;
+use crate::store;
 
 /// How to create an endpoint (`docker network connect`'s `--ip`, `--ip6`, MAC).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -167,6 +168,10 @@ impl Endpoint {
     /// `join`, then the sandbox side, then external connectivity when this endpoint
     /// becomes the sandbox's gateway. Undone on failure.
     pub async fn join(&self, sandbox: &Sandbox, options: JoinOptions) -> Result<(), Error> {
+        store::operation(self.join_op(sandbox, options)).await
+    }
+
+    async fn join_op(&self, sandbox: &Sandbox, options: JoinOptions) -> Result<(), Error> {
         let _sb = self.ctrl.sandbox_lock(sandbox.id()).await;
         let _net = self.ctrl.network_lock(&self.network_id).await;
         let (mut ep, network, sb) = self.records(sandbox)?;
@@ -344,6 +349,10 @@ impl Endpoint {
     /// driver's errors are logged, not returned: the endpoint leaves regardless. If it
     /// was the sandbox's gateway, the next endpoint that can be takes over.
     pub async fn leave(&self, sandbox: &Sandbox) -> Result<(), Error> {
+        store::operation(self.leave_op(sandbox)).await
+    }
+
+    async fn leave_op(&self, sandbox: &Sandbox) -> Result<(), Error> {
         let _sb = self.ctrl.sandbox_lock(sandbox.id()).await;
         let _net = self.ctrl.network_lock(&self.network_id).await;
         let (mut ep, network, mut sb) = self.records(sandbox)?;
@@ -440,6 +449,10 @@ impl Endpoint {
     /// is refused unless `force`, which leaves its sandbox first; with `force` a driver
     /// error is logged and the endpoint removed anyway.
     pub async fn delete(&self, force: bool) -> Result<(), Error> {
+        store::operation(self.delete_op(force)).await
+    }
+
+    async fn delete_op(&self, force: bool) -> Result<(), Error> {
         let joined = self.info()?.join.map(|j| j.sandbox_id);
         if let Some(sandbox_id) = joined {
             if !force {

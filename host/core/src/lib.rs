@@ -40,5 +40,5 @@ pub use model::{EndpointRecord, JoinRecord, NetworkRecord, PoolRecord, SandboxRe
 pub use network::{IpamConfig, Network, NetworkOptions};
 pub use osl::{Interface, OsError, OsSandbox, RecordsOnly, SandboxOs};
 pub use sandbox::{Sandbox, SandboxOptions};
-pub use store::{MemoryStore, Store, StoreError};
+pub use store::{MemoryStore, RedbStore, Store, StoreError};
 pub use wnet_types as types;

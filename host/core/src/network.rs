@@ -11,6 +11,7 @@ use crate::ids;
 use crate::ipam::Ipam;
 use crate::model::NetworkRecord;
 use crate::rollback::Rollback;
+use crate::store;
 
 /// One subnet of a network, as `docker network create` takes it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -156,12 +157,16 @@ impl Network {
         name: &str,
         options: EndpointOptions,
     ) -> Result<Endpoint, Error> {
-        crate::endpoint::create(&self.ctrl, &self.id, name, options).await
+        store::operation(crate::endpoint::create(&self.ctrl, &self.id, name, options)).await
     }
 
     /// Deletes the network: its driver's resources, then its pools. Refused while it
     /// has endpoints.
     pub async fn delete(&self) -> Result<(), Error> {
+        store::operation(self.delete_op()).await
+    }
+
+    async fn delete_op(&self) -> Result<(), Error> {
         let _networks = self.ctrl.inner.networks_lock.clone().lock_owned().await;
         let _op = self.ctrl.network_lock(&self.id).await;
         let network = self.info()?;
@@ -214,6 +219,15 @@ impl Controller {
     /// options, reserves its pools, asks the driver to create it and records it. On any
     /// failure every step already done is undone.
     pub async fn new_network(
+        &self,
+        driver: &str,
+        name: &str,
+        options: NetworkOptions,
+    ) -> Result<Network, Error> {
+        store::operation(self.new_network_op(driver, name, options)).await
+    }
+
+    async fn new_network_op(
         &self,
         driver: &str,
         name: &str,

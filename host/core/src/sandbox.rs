@@ -8,6 +8,7 @@ use crate::endpoint::Endpoint;
 use crate::error::Error;
 use crate::ids;
 use crate::model::SandboxRecord;
+use crate::store;
 
 /// How to create a sandbox.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -67,6 +68,10 @@ impl Sandbox {
     /// and is deleted, then its namespace (if wnet created it) and the record go. Every endpoint is tried; the first error is
     /// returned and the sandbox kept if any failed.
     pub async fn delete(&self) -> Result<(), Error> {
+        store::operation(self.delete_op()).await
+    }
+
+    async fn delete_op(&self) -> Result<(), Error> {
         let mut first = None;
         for ep in self.endpoints()? {
             let result = match ep.leave(self).await {
@@ -104,6 +109,10 @@ impl Sandbox {
 impl Controller {
     /// Creates sandbox `id`: a new network namespace, or the one `options.key` names.
     pub async fn new_sandbox(&self, id: &str, options: SandboxOptions) -> Result<Sandbox, Error> {
+        store::operation(self.new_sandbox_op(id, options)).await
+    }
+
+    async fn new_sandbox_op(&self, id: &str, options: SandboxOptions) -> Result<Sandbox, Error> {
         if !ids::valid_name(id) {
             return Err(Error::InvalidName {
                 object: "sandbox",

@@ -2,10 +2,21 @@
 //!
 //! The store is a set of named tables of byte values, so a transactional embedded
 //! database or a distributed one can stand behind the same trait. [`MemoryStore`] keeps
-//! everything in memory.
+//! everything in memory; [`RedbStore`] in one file on disk.
+//!
+//! Each controller operation is one [`operation`]: a durable store collects the keys
+//! written during it — the controller's records and the drivers' `kv` alike — and
+//! commits them together when it ends, so an IPAM's thousands of small writes cost one
+//! commit, and a crash never leaves half an operation in the file.
 
-use std::collections::BTreeMap;
-use std::sync::{Mutex, PoisonError};
+mod durable;
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::sync::{Arc, Mutex, PoisonError};
+
+pub use durable::{RedbStore, SCHEMA_VERSION};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -25,6 +36,18 @@ pub fn driver_table(driver: &str) -> String {
 /// A store failure.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// The file was written by a newer wnet, whose layout this one does not know.
+    #[error(
+        "store {path} has layout version {found}, newer than this wnet understands ({supported}): run a newer wnet; the file was left unchanged"
+    )]
+    TooNew {
+        /// The file.
+        path: String,
+        /// Its layout version.
+        found: u64,
+        /// The newest this binary knows.
+        supported: u64,
+    },
     /// The backend failed.
     #[error("store: {0}")]
     Backend(String),
@@ -50,6 +73,69 @@ pub trait Store: Send + Sync {
     fn delete(&self, table: &str, key: &str) -> Result<bool, StoreError>;
     /// Every key of `table` starting with `prefix`, with its value, in key order.
     fn scan(&self, table: &str, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
+}
+
+/// Keys as `(table, key)`.
+pub(crate) type Keys = BTreeSet<(String, String)>;
+
+/// A store that defers writes to the end of an operation commits them here.
+pub(crate) trait Committer: Send + Sync {
+    /// Writes the current values of `keys` (absent ones as deletions) in one
+    /// transaction.
+    fn commit(&self, keys: &Keys) -> Result<(), StoreError>;
+}
+
+/// The keys written during the current operation, per store.
+#[derive(Default)]
+struct Pending {
+    stores: Vec<(Arc<dyn Committer>, Keys)>,
+}
+
+tokio::task_local! {
+    static PENDING: RefCell<Pending>;
+}
+
+/// Records that `key` of `table` was written in `committer`'s store during the current
+/// operation; false when no operation is running (the store then writes at once).
+pub(crate) fn defer(committer: &Arc<dyn Committer>, table: &str, key: &str) -> bool {
+    PENDING
+        .try_with(|p| {
+            let mut p = p.borrow_mut();
+            let i = match p.stores.iter().position(|(c, _)| Arc::ptr_eq(c, committer)) {
+                Some(i) => i,
+                None => {
+                    p.stores.push((committer.clone(), BTreeSet::new()));
+                    p.stores.len() - 1
+                }
+            };
+            p.stores[i].1.insert((table.to_owned(), key.to_owned()));
+        })
+        .is_ok()
+}
+
+/// Runs `op` as one operation: the writes it makes to durable stores are committed
+/// together when it ends, whether it succeeded or not (a failed operation has undone
+/// its steps, and what its undo wrote is the truth). An operation inside another joins
+/// it. A failed commit is the operation's error.
+pub async fn operation<T, E: From<StoreError>>(
+    op: impl Future<Output = Result<T, E>>,
+) -> Result<T, E> {
+    if PENDING.try_with(|_| ()).is_ok() {
+        return op.await;
+    }
+    PENDING
+        .scope(RefCell::default(), async {
+            let result = op.await;
+            let pending = PENDING.with(|p| std::mem::take(&mut *p.borrow_mut()));
+            for (store, keys) in &pending.stores {
+                if let Err(e) = store.commit(keys) {
+                    tracing::error!(error = %e, keys = keys.len(), "committing an operation failed");
+                    return result.and(Err(E::from(e)));
+                }
+            }
+            result
+        })
+        .await
 }
 
 /// Typed access to records stored as JSON.

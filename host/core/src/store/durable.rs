@@ -1,0 +1,290 @@
+//! [`RedbStore`]: the store on disk, one `redb` file. Everything is also kept in memory
+//! (the records and drivers' `kv` of one host are small), so reads never touch the
+//! file; writes made during an [`operation`](super::operation) reach the file together,
+//! in one transaction, when it ends; writes outside one are committed at once.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use redb::{Database, ReadOnlyDatabase, ReadableDatabase, ReadableTable, TableDefinition};
+
+use super::{Committer, Keys, MemoryStore, Store, StoreError, defer};
+
+/// Every value, keyed by `<table>\0<key>` (table names hold no NUL).
+const DATA: TableDefinition<&str, &[u8]> = TableDefinition::new("data");
+/// `schema`: the layout version of the file.
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+
+/// The layout this binary writes and reads. A file of a higher version is refused.
+pub const SCHEMA_VERSION: u64 = 1;
+
+/// The store in one `redb` file (see the module's documentation).
+pub struct RedbStore {
+    mem: Arc<MemoryStore>,
+    disk: Arc<Disk>,
+}
+
+struct Disk {
+    db: Database,
+    path: PathBuf,
+    mem: Arc<MemoryStore>,
+    commits: AtomicU64,
+}
+
+fn backend(path: &Path, what: &str) -> impl Fn(String) -> StoreError {
+    let path = path.display().to_string();
+    let what = what.to_owned();
+    move |reason| StoreError::Backend(format!("{path}: {what}: {reason}"))
+}
+
+/// The file's layout version, if it has one yet.
+fn schema(
+    db: &impl ReadableDatabase,
+    fail: &impl Fn(String) -> StoreError,
+) -> Result<Option<u64>, StoreError> {
+    let read = db.begin_read().map_err(|e| fail(e.to_string()))?;
+    match read.open_table(META) {
+        Ok(t) => Ok(t
+            .get("schema")
+            .map_err(|e| fail(e.to_string()))?
+            .map(|v| v.value())),
+        Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
+        Err(e) => Err(fail(e.to_string())),
+    }
+}
+
+fn composite(table: &str, key: &str) -> String {
+    format!("{table}\0{key}")
+}
+
+impl RedbStore {
+    /// Opens the store at `path`, creating it (and its directory) if absent. A file
+    /// written by a newer wnet is refused and left untouched.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| backend(dir, "cannot create the directory")(e.to_string()))?;
+        }
+        let fail = backend(path, "cannot open the store");
+        let too_new = |found| StoreError::TooNew {
+            path: path.display().to_string(),
+            found,
+            supported: SCHEMA_VERSION,
+        };
+        // Look first without writing: opening for writing updates the file even when
+        // nothing is written. (A file that needs recovery after a crash cannot be
+        // opened read-only; it is checked after the repair instead.)
+        if std::fs::metadata(path).is_ok_and(|m| m.len() > 0)
+            && let Ok(ro) = ReadOnlyDatabase::open(path)
+            && let Some(v) = schema(&ro, &fail)?.filter(|v| *v > SCHEMA_VERSION)
+        {
+            return Err(too_new(v));
+        }
+        let db = Database::create(path).map_err(|e| fail(e.to_string()))?;
+        match schema(&db, &fail)? {
+            Some(v) if v > SCHEMA_VERSION => return Err(too_new(v)),
+            Some(_) => {}
+            None => {
+                let w = db.begin_write().map_err(|e| fail(e.to_string()))?;
+                {
+                    let mut meta = w.open_table(META).map_err(|e| fail(e.to_string()))?;
+                    meta.insert("schema", SCHEMA_VERSION)
+                        .map_err(|e| fail(e.to_string()))?;
+                    w.open_table(DATA).map_err(|e| fail(e.to_string()))?;
+                }
+                w.commit().map_err(|e| fail(e.to_string()))?;
+            }
+        }
+        let mem = Arc::new(MemoryStore::new());
+        {
+            let read = db.begin_read().map_err(|e| fail(e.to_string()))?;
+            let data = read.open_table(DATA).map_err(|e| fail(e.to_string()))?;
+            for entry in data.iter().map_err(|e| fail(e.to_string()))? {
+                let (k, v) = entry.map_err(|e| fail(e.to_string()))?;
+                let Some((table, key)) = k.value().split_once('\0') else {
+                    return Err(fail(format!("entry `{}` has no table", k.value())));
+                };
+                mem.put(table, key, v.value())?;
+            }
+        }
+        Ok(RedbStore {
+            mem: mem.clone(),
+            disk: Arc::new(Disk {
+                db,
+                path: path.to_owned(),
+                mem,
+                commits: AtomicU64::new(0),
+            }),
+        })
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.disk.path
+    }
+
+    /// Transactions committed to the file since it was opened.
+    pub fn commits(&self) -> u64 {
+        self.disk.commits.load(Ordering::Relaxed)
+    }
+
+    /// Writes `key` now unless an operation is collecting its writes.
+    fn write(&self, table: &str, key: &str) -> Result<(), StoreError> {
+        let committer: Arc<dyn Committer> = self.disk.clone();
+        if defer(&committer, table, key) {
+            return Ok(());
+        }
+        let mut one = Keys::new();
+        one.insert((table.to_owned(), key.to_owned()));
+        self.disk.commit(&one)
+    }
+}
+
+impl Committer for Disk {
+    fn commit(&self, keys: &Keys) -> Result<(), StoreError> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let fail = backend(&self.path, "commit");
+        let w = self.db.begin_write().map_err(|e| fail(e.to_string()))?;
+        {
+            let mut data = w.open_table(DATA).map_err(|e| fail(e.to_string()))?;
+            for (table, key) in keys {
+                let k = composite(table, key);
+                // The value now, which is the last one written.
+                match self.mem.get(table, key)? {
+                    Some(v) => {
+                        data.insert(k.as_str(), v.as_slice())
+                            .map_err(|e| fail(e.to_string()))?;
+                    }
+                    None => {
+                        data.remove(k.as_str()).map_err(|e| fail(e.to_string()))?;
+                    }
+                }
+            }
+        }
+        w.commit().map_err(|e| fail(e.to_string()))?;
+        self.commits.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+impl Store for RedbStore {
+    fn get(&self, table: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.mem.get(table, key)
+    }
+
+    fn put(&self, table: &str, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.mem.put(table, key, value)?;
+        self.write(table, key)
+    }
+
+    fn delete(&self, table: &str, key: &str) -> Result<bool, StoreError> {
+        let existed = self.mem.delete(table, key)?;
+        if existed {
+            self.write(table, key)?;
+        }
+        Ok(existed)
+    }
+
+    fn scan(&self, table: &str, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        self.mem.scan(table, prefix)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::operation;
+
+    fn tmp(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("wnet-store-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir.join("wnet.db")
+    }
+
+    #[test]
+    fn what_is_written_is_there_after_reopening() {
+        let path = tmp("reopen");
+        {
+            let s = RedbStore::open(&path).unwrap();
+            s.put("networks", "n1", b"one").unwrap();
+            s.put("driver/default", "pool/a", b"bits").unwrap();
+            s.put("networks", "n2", b"two").unwrap();
+            assert!(s.delete("networks", "n2").unwrap());
+        }
+        let s = RedbStore::open(&path).unwrap();
+        assert_eq!(
+            s.get("networks", "n1").unwrap().as_deref(),
+            Some(&b"one"[..])
+        );
+        assert_eq!(s.get("networks", "n2").unwrap(), None);
+        assert_eq!(s.scan("driver/default", "").unwrap().len(), 1);
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    }
+
+    #[test]
+    fn a_file_from_a_newer_wnet_is_refused_and_left_alone() {
+        let path = tmp("newer");
+        {
+            let s = RedbStore::open(&path).unwrap();
+            s.put("networks", "n1", b"one").unwrap();
+            let w = s.disk.db.begin_write().unwrap();
+            w.open_table(META)
+                .unwrap()
+                .insert("schema", SCHEMA_VERSION + 1)
+                .unwrap();
+            w.commit().unwrap();
+        }
+        let before = std::fs::read(&path).unwrap();
+        let err = RedbStore::open(&path).err().unwrap();
+        let msg = err.to_string();
+        assert!(
+            msg.contains(&path.display().to_string())
+                && msg.contains(&format!("version {}", SCHEMA_VERSION + 1))
+                && msg.contains("newer wnet"),
+            "{msg}"
+        );
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            before,
+            "the file was not rewritten"
+        );
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    }
+
+    #[test]
+    fn an_operation_commits_its_writes_once_at_its_end() {
+        let path = tmp("operation");
+        let s = Arc::new(RedbStore::open(&path).unwrap());
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let before = s.commits();
+        let s2 = s.clone();
+        let result: Result<(), StoreError> = rt.block_on(operation(async move {
+            for i in 0..1000 {
+                s2.put("driver/default", &format!("k{i}"), b"v")?;
+            }
+            s2.delete("driver/default", "k7")?;
+            // Nothing reached the file yet.
+            assert_eq!(s2.commits(), before);
+            // An operation inside another joins it.
+            operation(async { s2.put("networks", "n", b"x") }).await?;
+            assert_eq!(s2.commits(), before);
+            Ok(())
+        }));
+        result.unwrap();
+        assert_eq!(
+            s.commits(),
+            before + 1,
+            "one commit for the whole operation"
+        );
+        drop(s);
+        let s = RedbStore::open(&path).unwrap();
+        assert_eq!(s.scan("driver/default", "").unwrap().len(), 999);
+        assert!(s.get("networks", "n").unwrap().is_some());
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    }
+}
