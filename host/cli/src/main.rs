@@ -1,6 +1,7 @@
 //! `wnet`: container networking with sandboxed WebAssembly drivers.
 
 mod commands;
+mod local;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -20,16 +21,97 @@ struct Cli {
     #[arg(long, global = true, default_value = "warn", env = "WNET_LOG")]
     log_level: String,
 
+    /// Where wnet keeps its store and compiled drivers.
+    #[arg(
+        long,
+        global = true,
+        default_value = "/var/lib/wnet",
+        env = "WNET_DATA_DIR"
+    )]
+    data_dir: PathBuf,
+
+    /// Where wnet puts sandboxes' namespace files (`<run-dir>/netns/NAME`).
+    #[arg(long, global = true, default_value = "/run/wnet", env = "WNET_RUN_DIR")]
+    run_dir: PathBuf,
+
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    /// Manage networks (as `docker network`).
+    Network {
+        #[command(subcommand)]
+        command: NetworkCommand,
+    },
+    /// Manage sandboxes: network namespaces, for people without a container engine.
+    Sandbox {
+        #[command(subcommand)]
+        command: SandboxCommand,
+    },
     /// Manage drivers.
     Driver {
         #[command(subcommand)]
         command: DriverCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum NetworkCommand {
+    /// Create a network; prints its id.
+    Create(commands::network::CreateArgs),
+    /// List networks.
+    Ls(commands::network::LsArgs),
+    /// Show networks in detail, as JSON.
+    Inspect {
+        /// Names or ids.
+        #[arg(required = true)]
+        networks: Vec<String>,
+    },
+    /// Remove networks (refused while they have endpoints).
+    Rm {
+        /// Names or ids.
+        #[arg(required = true)]
+        networks: Vec<String>,
+    },
+    /// Remove every network without endpoints.
+    Prune {
+        /// Do not ask (wnet never asks; accepted for Docker's sake).
+        #[arg(short, long)]
+        force: bool,
+    },
+    /// Connect a sandbox to a network.
+    Connect(commands::network::ConnectArgs),
+    /// Disconnect a sandbox from a network.
+    Disconnect(commands::network::DisconnectArgs),
+}
+
+#[derive(Subcommand)]
+enum SandboxCommand {
+    /// Create a sandbox (a new network namespace); prints its path.
+    Create {
+        /// Its name.
+        name: String,
+    },
+    /// List sandboxes.
+    Ls {
+        /// Only the names.
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Show sandboxes in detail, as JSON.
+    Inspect {
+        /// Names.
+        #[arg(required = true)]
+        sandboxes: Vec<String>,
+    },
+    /// Remove sandboxes: their endpoints leave and go, and their namespaces if wnet
+    /// made them.
+    Rm {
+        /// Names.
+        #[arg(required = true)]
+        sandboxes: Vec<String>,
     },
 }
 
@@ -52,6 +134,22 @@ enum DriverCommand {
     },
 }
 
+/// Runs `f` on a controller in this process (no daemon yet).
+fn with_local<F, Fut>(dirs: &local::Dirs, f: F) -> anyhow::Result<ExitCode>
+where
+    F: FnOnce(wnet_core::Controller) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let local = local::Local::open(dirs).await?;
+        f(local.controller.clone()).await?;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_new(&cli.log_level)
@@ -60,7 +158,32 @@ fn main() -> ExitCode {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
+    let dirs = local::Dirs {
+        data: cli.data_dir.clone(),
+        run: cli.run_dir.clone(),
+    };
     let result = match cli.command {
+        Command::Network { command } => with_local(&dirs, |c| async move {
+            use commands::network as n;
+            match command {
+                NetworkCommand::Create(a) => n::create(&c, &a).await,
+                NetworkCommand::Ls(a) => n::ls(&c, &a),
+                NetworkCommand::Inspect { networks } => n::inspect(&c, &networks),
+                NetworkCommand::Rm { networks } => n::rm(&c, &networks).await,
+                NetworkCommand::Prune { force: _ } => n::prune(&c).await,
+                NetworkCommand::Connect(a) => n::connect(&c, &a).await,
+                NetworkCommand::Disconnect(a) => n::disconnect(&c, &a).await,
+            }
+        }),
+        Command::Sandbox { command } => with_local(&dirs, |c| async move {
+            use commands::sandbox as s;
+            match command {
+                SandboxCommand::Create { name } => s::create(&c, &name).await,
+                SandboxCommand::Ls { quiet } => s::ls(&c, quiet),
+                SandboxCommand::Inspect { sandboxes } => s::inspect(&c, &sandboxes),
+                SandboxCommand::Rm { sandboxes } => s::rm(&c, &sandboxes).await,
+            }
+        }),
         Command::Driver { command } => match command {
             DriverCommand::Ls { drivers_dir } => commands::driver_ls::run(drivers_dir.as_deref()),
             DriverCommand::Check { file, manifest } => {

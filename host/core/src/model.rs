@@ -18,6 +18,9 @@ pub struct NetworkRecord {
     pub driver: String,
     /// The network's scope, from its driver.
     pub scope: Scope,
+    /// When it was created (RFC 3339, UTC).
+    #[serde(default)]
+    pub created: String,
     /// The IPAM driver.
     pub ipam_driver: String,
     /// The IPAM address space.

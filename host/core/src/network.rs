@@ -284,6 +284,7 @@ impl Controller {
             name: name.to_owned(),
             driver: driver.to_owned(),
             scope: capability.data_scope,
+            created: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
             ipam_driver: ipam_name,
             address_space,
             ipam_options: options.ipam_options,

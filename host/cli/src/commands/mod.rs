@@ -2,3 +2,5 @@
 
 pub mod driver_check;
 pub mod driver_ls;
+pub mod network;
+pub mod sandbox;

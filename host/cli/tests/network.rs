@@ -1,0 +1,347 @@
+//! `wnet network …` and `wnet sandbox …` as an operator runs them, with no daemon: each
+//! invocation a new process over the same data directory, against the real kernel.
+//! The test process first moves into network and mount namespaces of its own (needs
+//! root), which the `wnet` processes inherit, so the machine is never touched.
+#![allow(
+    clippy::unwrap_used,
+    clippy::print_stdout,
+    clippy::print_stderr,
+    missing_docs,
+    reason = "a test binary"
+)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use wnet_netlink::Namespace;
+
+const DATA: &str = "/run/wnet-cli-test/data";
+const RUN: &str = "/run/wnet-cli-test/run";
+
+fn wnet(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_wnet"))
+        .args(["--data-dir", DATA, "--run-dir", RUN])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn out(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn err(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Runs a command that must succeed; returns its stdout.
+fn ok(args: &[&str]) -> String {
+    let o = wnet(args);
+    assert!(o.status.success(), "wnet {args:?} failed: {}", err(&o));
+    out(&o)
+}
+
+/// What wnet knows and what the kernel has: compared around each refused command.
+fn state() -> String {
+    let ip = Command::new("ip").args(["-o", "addr"]).output().unwrap();
+    let links = Command::new("ip").args(["-o", "link"]).output().unwrap();
+    // Link-local IPv6 addresses come and go with the kernel's duplicate address
+    // detection, not with wnet.
+    let addrs: String = String::from_utf8_lossy(&ip.stdout)
+        .lines()
+        .filter(|l| !l.contains("scope link"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    // A bridge's operational state settles on its own after a port comes up.
+    let links: String = String::from_utf8_lossy(&links.stdout)
+        .lines()
+        .map(|l| {
+            let mut words = l.split_whitespace();
+            let mut kept = Vec::new();
+            while let Some(w) = words.next() {
+                if w == "state" {
+                    words.next();
+                } else {
+                    kept.push(w);
+                }
+            }
+            kept.join(" ")
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    format!(
+        "{}{}{}{}",
+        ok(&["network", "inspect", "front", "back"]),
+        ok(&["sandbox", "ls"]),
+        addrs,
+        links,
+    )
+}
+
+fn tcp(from: &str, to: &str, addr: &str) {
+    let addr: SocketAddr = format!("{addr}:7777").parse().unwrap();
+    let to = Namespace::adopt(Path::new(to)).unwrap();
+    let listener = to.run(move || TcpListener::bind(addr).unwrap()).unwrap();
+    let server = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 4];
+        s.read_exact(&mut buf).unwrap();
+        s.write_all(b"pong").unwrap();
+    });
+    let from = Namespace::adopt(Path::new(from)).unwrap();
+    let reply = from
+        .run(move || {
+            let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
+            s.write_all(b"ping").unwrap();
+            let mut buf = [0u8; 4];
+            s.read_exact(&mut buf).unwrap();
+            buf
+        })
+        .unwrap();
+    server.join().unwrap();
+    assert_eq!(&reply, b"pong");
+}
+
+fn lifecycle_with_traffic() {
+    let id = ok(&["network", "create", "--subnet", "10.5.0.0/24", "front"]);
+    assert_eq!(id.trim().len(), 64, "prints the network id: {id}");
+    ok(&[
+        "network",
+        "create",
+        "--subnet",
+        "10.6.0.0/24",
+        "--ip-range",
+        "10.6.0.128/25",
+        "--gateway",
+        "10.6.0.254",
+        "--aux-address",
+        "printer=10.6.0.200",
+        "-o",
+        "com.docker.network.bridge.name=wnet-back",
+        "--label",
+        "tier=db",
+        "back",
+    ]);
+    let ls = ok(&["network", "ls"]);
+    assert!(
+        ls.contains("front") && ls.contains("back") && ls.contains("bridge"),
+        "{ls}"
+    );
+    let by_label = ok(&["network", "ls", "-q", "-f", "label=tier=db"]);
+    assert_eq!(by_label.lines().count(), 1, "{by_label}");
+    assert_eq!(by_label, ok(&["network", "ls", "-q", "-f", "name=back"]));
+
+    let a = ok(&["sandbox", "create", "a"]).trim().to_owned();
+    let b = ok(&["sandbox", "create", "b"]).trim().to_owned();
+    assert_eq!(a, format!("{RUN}/netns/a"));
+    ok(&["network", "connect", "front", "a"]);
+    ok(&["network", "connect", "--ip", "10.5.0.77", "front", "b"]);
+    ok(&["network", "connect", "back", "a"]);
+
+    let inspect: String = ok(&["network", "inspect", "front"]);
+    for want in [
+        "\"Subnet\": \"10.5.0.0/24\"",
+        "\"Gateway\": \"10.5.0.1\"",
+        "\"IPv4Address\": \"10.5.0.2/24\"",
+        "\"IPv4Address\": \"10.5.0.77/24\"",
+        "\"Driver\": \"bridge\"",
+    ] {
+        assert!(inspect.contains(want), "missing {want} in {inspect}");
+    }
+    let back = ok(&["network", "inspect", "back"]);
+    for want in [
+        "\"IPRange\": \"10.6.0.128/25\"",
+        "\"Gateway\": \"10.6.0.254\"",
+        "\"printer\": \"10.6.0.200\"",
+        "\"IPv4Address\": \"10.6.0.128/24\"",
+        "\"tier\": \"db\"",
+    ] {
+        assert!(back.contains(want), "missing {want} in {back}");
+    }
+    let sb = ok(&["sandbox", "inspect", "a"]);
+    assert!(
+        sb.contains("\"Interface\": \"eth0\"") && sb.contains("\"Interface\": \"eth1\""),
+        "{sb}"
+    );
+
+    tcp(&a, &b, "10.5.0.77");
+    tcp(&b, &a, "10.5.0.2");
+
+    ok(&["network", "disconnect", "front", "b"]);
+    let inspect = ok(&["network", "inspect", "front"]);
+    assert!(!inspect.contains("10.5.0.77"), "{inspect}");
+    // A namespace made elsewhere is adopted by its path, and kept at removal.
+    let outside = Namespace::create(Path::new("/run/wnet-cli-test/other"), "c").unwrap();
+    let path = outside.path().display().to_string();
+    ok(&["network", "connect", "front", &path]);
+    tcp(&path, &a, "10.5.0.2");
+    ok(&["network", "disconnect", "front", &path]);
+    ok(&["sandbox", "rm", "run-wnet-cli-test-other-c", "b"]);
+    assert!(
+        Path::new(&path).exists(),
+        "an adopted namespace is not removed"
+    );
+    assert!(!Path::new(&b).exists(), "a namespace wnet made is removed");
+    outside.remove().unwrap();
+}
+
+fn bad_input_is_refused_and_changes_nothing() {
+    let before = state();
+    let cases: &[(&[&str], i32, &str)] = &[
+        (&["network", "create", "front"], 1, "already exists"),
+        (
+            &["network", "create", "-d", "nosuch", "n"],
+            1,
+            "unknown network driver `nosuch`",
+        ),
+        (
+            &["network", "create", "--ipam-driver", "nosuch", "n"],
+            1,
+            "nosuch",
+        ),
+        (
+            &["network", "create", "--subnet", "10.7.0.0/33", "n"],
+            2,
+            "prefix length must be 0–32",
+        ),
+        (
+            &["network", "create", "--subnet", "10.7.0.0", "n"],
+            2,
+            "CIDR",
+        ),
+        (
+            &["network", "create", "--subnet", "10.5.0.0/25", "n"],
+            1,
+            "overlap",
+        ),
+        (
+            &[
+                "network",
+                "create",
+                "--subnet",
+                "10.7.0.0/24",
+                "--gateway",
+                "10.8.0.1",
+                "n",
+            ],
+            1,
+            "--gateway 10.8.0.1 is in none of the subnets",
+        ),
+        (
+            &[
+                "network",
+                "create",
+                "--subnet",
+                "10.7.0.0/24",
+                "--ip-range",
+                "10.9.0.0/25",
+                "n",
+            ],
+            1,
+            "--ip-range",
+        ),
+        (
+            &["network", "connect", "--ip", "10.9.9.9", "front", "b2"],
+            1,
+            "sandbox `b2` not found",
+        ),
+        (
+            &["network", "connect", "nosuch", "a"],
+            1,
+            "network `nosuch` not found",
+        ),
+        (
+            &["network", "connect", "front", "a"],
+            1,
+            "already connected",
+        ),
+        (
+            &["network", "disconnect", "back", "nosuch"],
+            1,
+            "sandbox `nosuch` not found",
+        ),
+        (&["network", "rm", "front"], 1, "active endpoints"),
+        (&["network", "disconnect", "front", "a"], 0, ""),
+        (&["network", "disconnect", "front", "a"], 1, "not connected"),
+        (
+            &["network", "inspect", "nosuch"],
+            1,
+            "network `nosuch` not found",
+        ),
+        (&["sandbox", "create", "a"], 1, "sandbox `a` already exists"),
+        (&["network", "frobnicate"], 2, "unrecognized subcommand"),
+    ];
+    let mut before = before;
+    for (args, code, msg) in cases {
+        let o = wnet(args);
+        assert_eq!(o.status.code(), Some(*code), "wnet {args:?}: {}", err(&o));
+        if *code == 0 {
+            // A step of the story between refusals: the state moves on.
+            before = state();
+            continue;
+        }
+        assert!(
+            err(&o).contains(msg),
+            "wnet {args:?}: `{msg}` not in: {}",
+            err(&o)
+        );
+        if *code == 1 {
+            assert_eq!(
+                err(&o).lines().count(),
+                1,
+                "wnet {args:?}: one line: {}",
+                err(&o)
+            );
+        }
+        assert_eq!(state(), before, "wnet {args:?} changed the state");
+    }
+    // --ip taken by another sandbox, and outside the subnet.
+    ok(&["network", "connect", "front", "a"]);
+    ok(&["sandbox", "create", "d"]);
+    let before = state();
+    for (ip, msg) in [("10.5.0.2", "10.5.0.2"), ("10.99.0.1", "10.99.0.1")] {
+        let o = wnet(&["network", "connect", "--ip", ip, "front", "d"]);
+        assert_eq!(o.status.code(), Some(1), "{}", err(&o));
+        assert!(err(&o).contains(msg), "{}", err(&o));
+        assert_eq!(state(), before, "--ip {ip} changed the state");
+    }
+    ok(&["sandbox", "rm", "d"]);
+}
+
+fn everything_goes_at_the_end() {
+    ok(&["sandbox", "rm", "a"]);
+    ok(&["network", "rm", "front", "back"]);
+    assert_eq!(ok(&["network", "ls", "-q"]).trim(), "");
+    assert_eq!(ok(&["sandbox", "ls", "-q"]).trim(), "");
+    let links = Command::new("ip").args(["-o", "link"]).output().unwrap();
+    let links = String::from_utf8_lossy(&links.stdout).into_owned();
+    assert_eq!(links.lines().count(), 1, "only lo is left: {links}");
+}
+
+fn main() {
+    if let Err(e) = wnet_netlink::isolate_process() {
+        eprintln!("cli network tests: {e}");
+        std::process::exit(1);
+    }
+    // Steps of one story, in order: each needs what the one before left.
+    let steps: [(&str, fn()); 3] = [
+        ("lifecycle_with_traffic", lifecycle_with_traffic),
+        (
+            "bad_input_is_refused_and_changes_nothing",
+            bad_input_is_refused_and_changes_nothing,
+        ),
+        ("everything_goes_at_the_end", everything_goes_at_the_end),
+    ];
+    for (name, step) in steps {
+        let ok = std::panic::catch_unwind(step).is_ok();
+        println!("test {name} ... {}", if ok { "ok" } else { "FAILED" });
+        if !ok {
+            println!("\ntest result: FAILED");
+            std::process::exit(101);
+        }
+    }
+    println!("\ntest result: ok. {} passed; 0 failed", steps.len());
+}
