@@ -24,9 +24,10 @@ fn main() {
         );
         writeln!(
             out,
-            "    Builtin {{ package: {:?}, wasm: include_bytes!({:?}), manifest: include_str!({:?}) }},",
+            "    Builtin {{ package: {:?}, wasm: include_bytes!({:?}), digest: {:?}, manifest: include_str!({:?}) }},",
             a.package,
             a.wasm.display().to_string(),
+            sha256_hex(&a.wasm),
             manifest.display().to_string()
         )
         .expect("write to a String");
@@ -34,4 +35,17 @@ fn main() {
     out.push_str("];\n");
     let dest = PathBuf::from(std::env::var("OUT_DIR").expect("set by cargo")).join("builtins.rs");
     std::fs::write(dest, out).expect("write builtins.rs");
+}
+
+/// The component's SHA-256, so a process need not hash it again at every start (the
+/// compile cache is keyed by it).
+fn sha256_hex(path: &std::path::Path) -> String {
+    use sha2::{Digest, Sha256};
+    let bytes = std::fs::read(path).expect("read a built component");
+    Sha256::digest(bytes)
+        .iter()
+        .fold(String::new(), |mut s, b| {
+            write!(s, "{b:02x}").expect("write to a String");
+            s
+        })
 }

@@ -788,6 +788,8 @@ fn a_driver_is_refused_what_its_manifest_and_ledger_do_not_allow()
             },
         );
         h.nl.link_add(&h.ns, ops).await.unwrap();
+        let hxbr = wnet_netlink::NewLink::new("hxbr0", wnet_netlink::LinkKind::Bridge);
+        h.nl.link_add(&h.ns, hxbr).await.unwrap();
         let net = bridge(&h, "front", "10.88.0.0/16").await;
         let a = h
             .controller
@@ -816,6 +818,8 @@ fn a_driver_is_refused_what_its_manifest_and_ledger_do_not_allow()
             ("sysctl:net.ipv4.ip_forward".to_owned(), "is not granted"),
             ("sandbox:a".to_owned(), "is not open to this driver"),
             ("adopt:eth0".to_owned(), "outside this driver's prefixes"),
+            // A kind it may create but not adopt: its manifest adopts only veths.
+            ("adopt:hxbr0".to_owned(), "does not let it adopt"),
             ("neigh:eth0".to_owned(), "was not created by this driver"),
             (format!("neigh:{theirs}"), "was not created by this driver"),
             ("vxlan:hxvx0".to_owned(), "may not create vxlan links"),
@@ -853,6 +857,7 @@ fn a_driver_is_refused_what_its_manifest_and_ledger_do_not_allow()
         rival.name = "rival".into();
         rival.links.prefixes = vec!["br-".into()];
         rival.links.kinds = vec![wnet_runtime::manifest::LinkKindGrant::Bridge];
+        rival.links.adopt = vec![wnet_runtime::manifest::LinkKindGrant::Bridge];
         h.runtime
             .load(wnet_tests::FIXTURE_HOSTILE.wasm, rival)
             .await

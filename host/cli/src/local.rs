@@ -2,6 +2,7 @@
 //! directory, sandboxes under the run directory, the built-in drivers, and a lock so
 //! that concurrent invocations take turns.
 
+use std::collections::BTreeSet;
 use std::fs::File;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -32,8 +33,10 @@ pub struct Local {
 
 impl Local {
     /// Takes the data directory's lock (waiting for another `wnet` to finish), opens
-    /// the store and loads the built-in drivers.
-    pub async fn open(dirs: &Dirs) -> anyhow::Result<Local> {
+    /// the store and loads the built-in drivers that the store's networks use and
+    /// `named` names (all of them if `named` holds a name no built-in has, so that
+    /// the error lists them).
+    pub async fn open(dirs: &Dirs, named: &[String]) -> anyhow::Result<Local> {
         std::fs::create_dir_all(&dirs.data).with_context(|| {
             format!(
                 "cannot create the data directory {} (choose another with --data-dir)",
@@ -66,7 +69,19 @@ impl Local {
             os: Arc::new(KernelSandboxes::new(nl, host, &dirs.run)),
             ..Config::default()
         })?;
-        let drivers = wnet_drivers::load_all(&runtime)
+        let mut wanted: BTreeSet<String> = named.iter().cloned().collect();
+        for n in controller.networks() {
+            let r = n.info()?;
+            wanted.insert(r.driver);
+            wanted.insert(r.ipam_driver);
+        }
+        let builtin = |name: &str| {
+            wnet_drivers::BUILTINS
+                .iter()
+                .any(|b| b.manifest().is_ok_and(|m| m.name == name))
+        };
+        let all = named.iter().any(|n| !builtin(n));
+        let drivers = wnet_drivers::load_some(&runtime, |m| all || wanted.contains(&m.name))
             .await
             .context("loading the built-in drivers")?;
         for d in &drivers {

@@ -87,6 +87,21 @@ enum NetworkCommand {
     Disconnect(commands::network::DisconnectArgs),
 }
 
+impl NetworkCommand {
+    /// The drivers the command names (beyond those of existing networks).
+    fn drivers(&self) -> Vec<String> {
+        match self {
+            NetworkCommand::Create(a) => vec![
+                a.driver.clone(),
+                a.ipam_driver
+                    .clone()
+                    .unwrap_or_else(|| "default".to_owned()),
+            ],
+            _ => Vec::new(),
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum SandboxCommand {
     /// Create a sandbox (a new network namespace); prints its path.
@@ -134,8 +149,9 @@ enum DriverCommand {
     },
 }
 
-/// Runs `f` on a controller in this process (no daemon yet).
-fn with_local<F, Fut>(dirs: &local::Dirs, f: F) -> anyhow::Result<ExitCode>
+/// Runs `f` on a controller in this process (no daemon yet), with the drivers the
+/// store's networks use and those `named`.
+fn with_local<F, Fut>(dirs: &local::Dirs, named: &[String], f: F) -> anyhow::Result<ExitCode>
 where
     F: FnOnce(wnet_core::Controller) -> Fut,
     Fut: Future<Output = anyhow::Result<()>>,
@@ -144,7 +160,7 @@ where
         .enable_all()
         .build()?;
     rt.block_on(async {
-        let local = local::Local::open(dirs).await?;
+        let local = local::Local::open(dirs, named).await?;
         f(local.controller.clone()).await?;
         Ok(ExitCode::SUCCESS)
     })
@@ -163,7 +179,7 @@ fn main() -> ExitCode {
         run: cli.run_dir.clone(),
     };
     let result = match cli.command {
-        Command::Network { command } => with_local(&dirs, |c| async move {
+        Command::Network { command } => with_local(&dirs, &command.drivers(), |c| async move {
             use commands::network as n;
             match command {
                 NetworkCommand::Create(a) => n::create(&c, &a).await,
@@ -175,7 +191,7 @@ fn main() -> ExitCode {
                 NetworkCommand::Disconnect(a) => n::disconnect(&c, &a).await,
             }
         }),
-        Command::Sandbox { command } => with_local(&dirs, |c| async move {
+        Command::Sandbox { command } => with_local(&dirs, &[], |c| async move {
             use commands::sandbox as s;
             match command {
                 SandboxCommand::Create { name } => s::create(&c, &name).await,

@@ -12,6 +12,8 @@ pub struct Builtin {
     pub package: &'static str,
     /// The component.
     pub wasm: &'static [u8],
+    /// Its SHA-256 in hex, computed when it was built.
+    pub digest: &'static str,
     /// Its manifest (TOML).
     pub manifest: &'static str,
 }
@@ -27,9 +29,21 @@ include!(concat!(env!("OUT_DIR"), "/builtins.rs"));
 
 /// Loads every built-in driver into `runtime`.
 pub async fn load_all(runtime: &Runtime) -> Result<Vec<LoadedDriver>, LoadError> {
+    load_some(runtime, |_| true).await
+}
+
+/// Loads the built-in drivers whose manifest `wanted` accepts: a short-lived process
+/// loads only those its work needs.
+pub async fn load_some(
+    runtime: &Runtime,
+    wanted: impl Fn(&Manifest) -> bool,
+) -> Result<Vec<LoadedDriver>, LoadError> {
     let mut loaded = Vec::with_capacity(BUILTINS.len());
     for b in BUILTINS {
-        loaded.push(runtime.load(b.wasm, b.manifest()?).await?);
+        let manifest = b.manifest()?;
+        if wanted(&manifest) {
+            loaded.push(runtime.load_digested(b.wasm, b.digest, manifest).await?);
+        }
     }
     Ok(loaded)
 }
@@ -37,6 +51,18 @@ pub async fn load_all(runtime: &Runtime) -> Result<Vec<LoadedDriver>, LoadError>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_digest_is_its_component_s_sha256() {
+        use sha2::{Digest, Sha256};
+        for b in BUILTINS {
+            let hex: String = Sha256::digest(b.wasm)
+                .iter()
+                .map(|x| format!("{x:02x}"))
+                .collect();
+            assert_eq!(b.digest, hex, "{}", b.package);
+        }
+    }
 
     #[test]
     fn every_builtin_is_a_component_with_a_valid_manifest() {

@@ -227,6 +227,16 @@ impl Runtime {
         driver: &str,
         wasm: &[u8],
     ) -> Result<(Component, CompileSource), LoadError> {
+        self.compile_digested(driver, wasm, None)
+    }
+
+    /// [`Runtime::compile`], with the component's SHA-256 (hex) when it is known.
+    fn compile_digested(
+        &self,
+        driver: &str,
+        wasm: &[u8],
+        digest: Option<&str>,
+    ) -> Result<(Component, CompileSource), LoadError> {
         if !wasm.starts_with(b"\0asm") {
             return Err(LoadError::NotWasm {
                 driver: driver.to_owned(),
@@ -242,11 +252,8 @@ impl Runtime {
                 .compile_now(driver, wasm)
                 .map(|c| (c, CompileSource::Compiled));
         };
-        let path = dir.join(format!(
-            "{}-{}.cwasm",
-            hex(&Sha256::digest(wasm)),
-            self.inner.engine_key
-        ));
+        let digest = digest.map_or_else(|| hex(&Sha256::digest(wasm)), str::to_owned);
+        let path = dir.join(format!("{digest}-{}.cwasm", self.inner.engine_key));
         if path.exists() {
             // SAFETY: the file was written by `precompile_component` of an engine with
             // the same compatibility hash (its name says so), into the cache directory
@@ -286,7 +293,28 @@ impl Runtime {
     /// Loads a driver: compiles (or takes from the cache), checks it against its
     /// manifest, links it, starts its first instance and asks its capabilities.
     pub async fn load(&self, wasm: &[u8], manifest: Manifest) -> Result<LoadedDriver, LoadError> {
-        let (component, source) = self.compile(&manifest.name, wasm)?;
+        self.load_inner(wasm, None, manifest).await
+    }
+
+    /// [`Runtime::load`] for a component whose SHA-256 (hex) is known already — the
+    /// built-ins', computed when they were built — so it is not hashed again. The
+    /// digest keys the compile cache: it must be the component's.
+    pub async fn load_digested(
+        &self,
+        wasm: &[u8],
+        digest: &str,
+        manifest: Manifest,
+    ) -> Result<LoadedDriver, LoadError> {
+        self.load_inner(wasm, Some(digest), manifest).await
+    }
+
+    async fn load_inner(
+        &self,
+        wasm: &[u8],
+        digest: Option<&str>,
+        manifest: Manifest,
+    ) -> Result<LoadedDriver, LoadError> {
+        let (component, source) = self.compile_digested(&manifest.name, wasm, digest)?;
         let report = ComponentReport::of(&self.inner.engine, &component);
         check::check(&report, &manifest)?;
         let limits = self.limits(&manifest)?;

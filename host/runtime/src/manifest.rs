@@ -42,9 +42,12 @@ pub struct LinksGrant {
     /// Name prefixes of the links it creates (`br-`, `veth`).
     #[serde(default)]
     pub prefixes: Vec<String>,
-    /// Kinds it creates: `bridge`, `veth`, `macvlan`.
+    /// Kinds it creates: `bridge`, `veth`, `macvlan`, `vxlan`.
     #[serde(default)]
     pub kinds: Vec<LinkKindGrant>,
+    /// Kinds of existing links (within `prefixes`) it may adopt; none by default.
+    #[serde(default)]
+    pub adopt: Vec<LinkKindGrant>,
 }
 
 /// A link kind a driver may create.

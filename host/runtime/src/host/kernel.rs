@@ -608,9 +608,9 @@ impl links::Host for HostState {
             Err(e) => return Err(kernel_error(&e)),
         };
         let kind = link.kind.as_deref().unwrap_or("unknown");
-        if !k.links.kinds.iter().any(|g| g.to_string() == kind) {
+        if !k.links.adopt.iter().any(|g| g.to_string() == kind) {
             return Err(self.refuse(format!(
-                "link `{name}` is of kind {kind}, which this driver may not create, so it may not adopt it"
+                "link `{name}` is of kind {kind}, which this driver's manifest does not let it adopt ([links] adopt)"
             )));
         }
         if held.is_none() {
