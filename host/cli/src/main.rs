@@ -6,7 +6,7 @@ mod local;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 /// wnet's version line: the binary, the driver contract and the WASM engine.
 const VERSION: &str = concat!(
@@ -55,6 +55,13 @@ enum Command {
         #[command(subcommand)]
         command: DriverCommand,
     },
+    /// Print a shell completion script (source it, or put it where your shell looks).
+    Completion {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), generated from this command's definition.
+    Man,
 }
 
 #[derive(Subcommand)]
@@ -200,6 +207,18 @@ fn main() -> ExitCode {
                 SandboxCommand::Rm { sandboxes } => s::rm(&c, &sandboxes).await,
             }
         }),
+        Command::Completion { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "wnet", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man => {
+            match clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()) {
+                // `wnet man | head` closes the pipe early: not a failure.
+                Ok(()) => Ok(ExitCode::SUCCESS),
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
+                Err(e) => Err(e.into()),
+            }
+        }
         Command::Driver { command } => match command {
             DriverCommand::Ls { drivers_dir } => commands::driver_ls::run(drivers_dir.as_deref()),
             DriverCommand::Check { file, manifest } => {

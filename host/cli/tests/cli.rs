@@ -107,3 +107,30 @@ fn driver_check_accepts_a_good_driver_and_explains_a_bad_one() {
     assert!(!o.status.success());
     assert!(stdout(&o).contains("not WebAssembly"), "{}", stdout(&o));
 }
+
+#[test]
+fn completions_and_the_manual_come_from_the_command_definition() {
+    for shell in ["bash", "zsh", "fish"] {
+        let o = wnet(&["completion", shell]);
+        assert!(o.status.success(), "{shell}");
+        let script = stdout(&o);
+        for word in ["network", "connect", "sandbox", "subnet"] {
+            assert!(script.contains(word), "{shell} completion lacks {word}");
+        }
+    }
+    let o = wnet(&["completion", "tcsh"]);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "an unknown shell is a usage error"
+    );
+    let o = wnet(&["man"]);
+    assert!(o.status.success());
+    let page = stdout(&o);
+    assert!(
+        page.starts_with(".ie") || page.contains(".TH wnet"),
+        "{}",
+        &page[..200.min(page.len())]
+    );
+    assert!(page.contains("network"), "the manual lists the subcommands");
+}
