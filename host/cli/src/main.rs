@@ -1,6 +1,9 @@
 //! `wnet`: container networking with sandboxed WebAssembly drivers.
 
+mod api;
+mod backend;
 mod commands;
+mod daemon;
 mod local;
 
 use std::path::PathBuf;
@@ -30,9 +33,15 @@ struct Cli {
     )]
     data_dir: PathBuf,
 
-    /// Where wnet puts sandboxes' namespace files (`<run-dir>/netns/NAME`).
+    /// Where wnet puts sandboxes' namespace files (`<run-dir>/netns/NAME`) and the
+    /// daemon's socket (`<run-dir>/wnet.sock`).
     #[arg(long, global = true, default_value = "/run/wnet", env = "WNET_RUN_DIR")]
     run_dir: PathBuf,
+
+    /// The daemon to use, as unix:///PATH. Without it, the daemon at
+    /// `<run-dir>/wnet.sock` if one answers, else wnet runs in this process.
+    #[arg(long, global = true, env = "WNET_HOST")]
+    host: Option<String>,
 
     #[command(subcommand)]
     command: Command,
@@ -54,6 +63,12 @@ enum Command {
     Driver {
         #[command(subcommand)]
         command: DriverCommand,
+    },
+    /// Serve the API on a Unix socket, with the built-in drivers loaded.
+    Daemon {
+        /// The socket; default `<run-dir>/wnet.sock`.
+        #[arg(long)]
+        socket: Option<PathBuf>,
     },
     /// Print a shell completion script (source it, or put it where your shell looks).
     Completion {
@@ -156,21 +171,29 @@ enum DriverCommand {
     },
 }
 
-/// Runs `f` on a controller in this process (no daemon yet), with the drivers the
-/// store's networks use and those `named`.
-fn with_local<F, Fut>(dirs: &local::Dirs, named: &[String], f: F) -> anyhow::Result<ExitCode>
+/// Runs `f` against the API: the daemon's if one answers (or `--host` names one),
+/// else a controller in this process with the drivers the store's networks use and
+/// those `named`.
+fn with_backend<F, Fut>(cli: &Globals, named: &[String], f: F) -> anyhow::Result<ExitCode>
 where
-    F: FnOnce(wnet_core::Controller) -> Fut,
+    F: FnOnce(backend::Backend) -> Fut,
     Fut: Future<Output = anyhow::Result<()>>,
 {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     rt.block_on(async {
-        let local = local::Local::open(dirs, named).await?;
-        f(local.controller.clone()).await?;
+        let b = backend::Backend::open(cli.host.as_deref(), &cli.socket, &cli.dirs, named).await?;
+        f(b).await?;
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// The options every command shares.
+struct Globals {
+    dirs: local::Dirs,
+    host: Option<String>,
+    socket: PathBuf,
 }
 
 fn main() -> ExitCode {
@@ -181,32 +204,40 @@ fn main() -> ExitCode {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
-    let dirs = local::Dirs {
-        data: cli.data_dir.clone(),
-        run: cli.run_dir.clone(),
+    let g = Globals {
+        dirs: local::Dirs {
+            data: cli.data_dir.clone(),
+            run: cli.run_dir.clone(),
+        },
+        host: cli.host.clone(),
+        socket: cli.run_dir.join("wnet.sock"),
     };
     let result = match cli.command {
-        Command::Network { command } => with_local(&dirs, &command.drivers(), |c| async move {
+        Command::Network { command } => with_backend(&g, &command.drivers(), |c| async move {
             use commands::network as n;
             match command {
                 NetworkCommand::Create(a) => n::create(&c, &a).await,
-                NetworkCommand::Ls(a) => n::ls(&c, &a),
-                NetworkCommand::Inspect { networks } => n::inspect(&c, &networks),
+                NetworkCommand::Ls(a) => n::ls(&c, &a).await,
+                NetworkCommand::Inspect { networks } => n::inspect(&c, &networks).await,
                 NetworkCommand::Rm { networks } => n::rm(&c, &networks).await,
                 NetworkCommand::Prune { force: _ } => n::prune(&c).await,
                 NetworkCommand::Connect(a) => n::connect(&c, &a).await,
                 NetworkCommand::Disconnect(a) => n::disconnect(&c, &a).await,
             }
         }),
-        Command::Sandbox { command } => with_local(&dirs, &[], |c| async move {
+        Command::Sandbox { command } => with_backend(&g, &[], |c| async move {
             use commands::sandbox as s;
             match command {
                 SandboxCommand::Create { name } => s::create(&c, &name).await,
-                SandboxCommand::Ls { quiet } => s::ls(&c, quiet),
-                SandboxCommand::Inspect { sandboxes } => s::inspect(&c, &sandboxes),
+                SandboxCommand::Ls { quiet } => s::ls(&c, quiet).await,
+                SandboxCommand::Inspect { sandboxes } => s::inspect(&c, &sandboxes).await,
                 SandboxCommand::Rm { sandboxes } => s::rm(&c, &sandboxes).await,
             }
         }),
+        Command::Daemon { socket } => {
+            let socket = socket.unwrap_or_else(|| g.socket.clone());
+            daemon::run(&g.dirs, &socket)
+        }
         Command::Completion { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "wnet", &mut std::io::stdout());
             Ok(ExitCode::SUCCESS)

@@ -55,20 +55,23 @@ fn state() -> String {
         .filter(|l| !l.contains("scope link"))
         .collect::<Vec<_>>()
         .join("\n");
-    // A bridge's operational state settles on its own after a port comes up.
+    // Which links exist and which bridge each is a port of: a bridge's flags, state
+    // and MAC settle on their own, after its ports come and go.
     let links: String = String::from_utf8_lossy(&links.stdout)
         .lines()
         .map(|l| {
-            let mut words = l.split_whitespace();
-            let mut kept = Vec::new();
-            while let Some(w) = words.next() {
-                if w == "state" {
-                    words.next();
-                } else {
-                    kept.push(w);
-                }
-            }
-            kept.join(" ")
+            let words: Vec<&str> = l.split_whitespace().collect();
+            let master = words
+                .iter()
+                .position(|w| *w == "master")
+                .and_then(|i| words.get(i + 1))
+                .copied()
+                .unwrap_or("-");
+            format!(
+                "{} {} {master}",
+                words[0],
+                words.get(1).copied().unwrap_or("")
+            )
         })
         .collect::<Vec<_>>()
         .join("\n");
@@ -321,12 +324,74 @@ fn everything_goes_at_the_end() {
     assert_eq!(links.lines().count(), 1, "only lo is left: {links}");
 }
 
+const SOCKET: &str = "/run/wnet-cli-test/run/wnet.sock";
+
+fn start_daemon() -> std::process::Child {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wnet"))
+        .args(["--data-dir", DATA, "--run-dir", RUN, "daemon"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    for _ in 0..500 {
+        if std::os::unix::net::UnixStream::connect(SOCKET).is_ok() {
+            return child;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("the daemon did not start listening on {SOCKET}");
+}
+
+fn stop_daemon(mut d: std::process::Child) {
+    let o = Command::new("kill")
+        .args(["-TERM", &d.id().to_string()])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let status = d.wait().unwrap();
+    assert!(
+        status.success(),
+        "the daemon exits cleanly on SIGTERM: {status}"
+    );
+    assert!(!Path::new(SOCKET).exists(), "and removes its socket");
+}
+
+fn a_daemon_that_does_not_answer_is_named() {
+    let o = wnet(&[
+        "--host",
+        "unix:///run/wnet-cli-test/nobody.sock",
+        "network",
+        "ls",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        err(&o).contains("does not answer") && err(&o).contains("nobody.sock"),
+        "{}",
+        err(&o)
+    );
+    let o = wnet(&["--host", "tcp://1.2.3.4:2375", "network", "ls"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(err(&o).contains("unix:///"), "{}", err(&o));
+}
+
+fn check(name: &str, f: impl FnOnce() + std::panic::UnwindSafe) {
+    let ok = std::panic::catch_unwind(f).is_ok();
+    println!("test {name} ... {}", if ok { "ok" } else { "FAILED" });
+    if !ok {
+        println!("\ntest result: FAILED");
+        std::process::exit(101);
+    }
+}
+
 fn main() {
     if let Err(e) = wnet_netlink::isolate_process() {
         eprintln!("cli network tests: {e}");
         std::process::exit(1);
     }
-    // Steps of one story, in order: each needs what the one before left.
+    // Steps of one story, in order: each needs what the one before left. The story is
+    // told twice: with wnet inside each `wnet` process, then through a daemon (which
+    // the commands find at <run-dir>/wnet.sock by themselves).
     let steps: [(&str, fn()); 3] = [
         ("lifecycle_with_traffic", lifecycle_with_traffic),
         (
@@ -335,13 +400,22 @@ fn main() {
         ),
         ("everything_goes_at_the_end", everything_goes_at_the_end),
     ];
-    for (name, step) in steps {
-        let ok = std::panic::catch_unwind(step).is_ok();
-        println!("test {name} ... {}", if ok { "ok" } else { "FAILED" });
-        if !ok {
-            println!("\ntest result: FAILED");
-            std::process::exit(101);
+    let mut passed = 0;
+    for mode in ["embedded", "daemon"] {
+        let _ = std::fs::remove_dir_all("/run/wnet-cli-test");
+        let daemon = (mode == "daemon").then(start_daemon);
+        for (name, step) in steps {
+            check(&format!("{mode}::{name}"), step);
+            passed += 1;
+        }
+        if let Some(d) = daemon {
+            check("daemon::stops_cleanly_on_sigterm", move || stop_daemon(d));
+            passed += 1;
         }
     }
-    println!("\ntest result: ok. {} passed; 0 failed", steps.len());
+    check(
+        "a_daemon_that_does_not_answer_is_named",
+        a_daemon_that_does_not_answer_is_named,
+    );
+    println!("\ntest result: ok. {} passed; 0 failed", passed + 1);
 }

@@ -1,27 +1,44 @@
 //! `wnet sandbox …`: network namespaces for people without a container engine.
 
-use anyhow::Context;
+use axum::http::Method;
 use serde_json::json;
-use wnet_core::{Controller, SandboxOptions};
+
+use crate::backend::Backend;
 
 /// `sandbox create`: prints the namespace's path.
-pub async fn create(c: &Controller, name: &str) -> anyhow::Result<()> {
-    let sb = c.new_sandbox(name, SandboxOptions::default()).await?;
-    println!("{}", sb.info()?.key);
+pub async fn create(b: &Backend, name: &str) -> anyhow::Result<()> {
+    let answer = b
+        .call(
+            Method::POST,
+            "/sandboxes/create",
+            Some(&json!({ "Name": name })),
+        )
+        .await?;
+    println!("{}", answer["Key"].as_str().unwrap_or_default());
     Ok(())
 }
 
 /// `sandbox ls`.
-pub fn ls(c: &Controller, quiet: bool) -> anyhow::Result<()> {
-    let mut rows = Vec::new();
-    for sb in c.sandboxes() {
-        let info = sb.info()?;
-        let mut networks = Vec::new();
-        for ep in sb.endpoints()? {
-            networks.push(c.network(ep.network_id())?.name().to_owned());
-        }
-        rows.push((info.id, info.key, networks.join(",")));
-    }
+pub async fn ls(b: &Backend, quiet: bool) -> anyhow::Result<()> {
+    let all = b.call(Method::GET, "/sandboxes", None).await?;
+    let rows: Vec<(String, String, String)> = all
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|s| {
+            let networks: Vec<&str> = s["Endpoints"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|e| e["Network"].as_str())
+                .collect();
+            (
+                s["Id"].as_str().unwrap_or_default().to_owned(),
+                s["Key"].as_str().unwrap_or_default().to_owned(),
+                networks.join(","),
+            )
+        })
+        .collect();
     if quiet {
         for (id, _, _) in &rows {
             println!("{id}");
@@ -38,43 +55,23 @@ pub fn ls(c: &Controller, quiet: bool) -> anyhow::Result<()> {
 }
 
 /// `sandbox inspect`: a JSON array.
-pub fn inspect(c: &Controller, names: &[String]) -> anyhow::Result<()> {
+pub async fn inspect(b: &Backend, names: &[String]) -> anyhow::Result<()> {
     let mut out = Vec::new();
     for name in names {
-        let sb = c.sandbox(name)?;
-        let info = sb.info()?;
-        let mut endpoints = Vec::new();
-        for ep in sb.endpoints()? {
-            let e = ep.info()?;
-            let iface = e.join.as_ref().and_then(|j| j.interface.as_ref());
-            endpoints.push(json!({
-                "Network": c.network(&e.network_id)?.name(),
-                "EndpointID": e.id,
-                "Interface": iface.map(|i| i.dst_name.clone()).unwrap_or_default(),
-                "MacAddress": e.mac_address.map(|m| m.to_string()).unwrap_or_default(),
-                "IPv4Address": e.address.map(|a| a.to_string()).unwrap_or_default(),
-                "IPv6Address": e.address_ipv6.map(|a| a.to_string()).unwrap_or_default(),
-            }));
-        }
-        out.push(json!({
-            "Id": info.id,
-            "Key": info.key,
-            "Owned": info.owned,
-            "HostNamespace": info.host_namespace,
-            "Endpoints": endpoints,
-        }));
+        out.push(
+            b.call(Method::GET, &format!("/sandboxes/{name}"), None)
+                .await?,
+        );
     }
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&out).context("encoding the sandboxes")?
-    );
+    println!("{}", serde_json::to_string_pretty(&out)?);
     Ok(())
 }
 
 /// `sandbox rm`: its endpoints leave and go, then its namespace (if wnet made it).
-pub async fn rm(c: &Controller, names: &[String]) -> anyhow::Result<()> {
+pub async fn rm(b: &Backend, names: &[String]) -> anyhow::Result<()> {
     for name in names {
-        c.sandbox(name)?.delete().await?;
+        b.call(Method::DELETE, &format!("/sandboxes/{name}"), None)
+            .await?;
         println!("{name}");
     }
     Ok(())

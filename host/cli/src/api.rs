@@ -1,0 +1,596 @@
+//! The JSON API, shaped after the Docker Engine's network API: served by `wnet daemon`
+//! on a Unix socket, and called in-process by the `wnet` command when no daemon runs,
+//! so both paths give the same answers by construction.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use wnet_core::types::{ErrorKind, IpNet, Options};
+use wnet_core::{
+    Controller, EndpointOptions, IpamConfig, JoinOptions, Network, NetworkOptions, SandboxOptions,
+};
+
+/// An API error: a status and a one-line message.
+#[derive(Debug)]
+pub struct ApiError {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// What went wrong, naming the value and what to do.
+    pub message: String,
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+impl ApiError {
+    fn bad(message: impl Into<String>) -> Self {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            message: message.into(),
+        }
+    }
+
+    fn conflict(message: impl Into<String>) -> Self {
+        ApiError {
+            status: StatusCode::CONFLICT,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<wnet_core::Error> for ApiError {
+    fn from(e: wnet_core::Error) -> Self {
+        let status = match e.kind() {
+            ErrorKind::InvalidParameter => StatusCode::BAD_REQUEST,
+            ErrorKind::NotFound => StatusCode::NOT_FOUND,
+            ErrorKind::Conflict => StatusCode::CONFLICT,
+            ErrorKind::Forbidden => StatusCode::FORBIDDEN,
+            ErrorKind::NotImplemented => StatusCode::NOT_IMPLEMENTED,
+            ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError {
+            status,
+            message: e.to_string(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, axum::Json(json!({ "message": self.message }))).into_response()
+    }
+}
+
+type ApiResult = Result<axum::Json<Value>, ApiError>;
+
+/// The API's routes over `controller`.
+pub fn router(controller: Controller) -> Router {
+    Router::new()
+        .route("/networks", get(list_networks))
+        .route("/networks/create", post(create_network))
+        .route("/networks/prune", post(prune_networks))
+        .route(
+            "/networks/{id}",
+            get(inspect_network).delete(delete_network),
+        )
+        .route("/networks/{id}/connect", post(connect))
+        .route("/networks/{id}/disconnect", post(disconnect))
+        .route("/sandboxes", get(list_sandboxes))
+        .route("/sandboxes/create", post(create_sandbox))
+        .route("/sandboxes/{id}", get(inspect_sandbox))
+        .route("/sandboxes/{id}", delete(delete_sandbox))
+        .fallback(|| async {
+            ApiError {
+                status: StatusCode::NOT_FOUND,
+                message: "no such API path: see wnet's README for the routes".to_owned(),
+            }
+        })
+        .with_state(controller)
+}
+
+/// A prefix in CIDR form, with a message that says what is wrong with it.
+pub fn cidr(s: &str) -> Result<IpNet, String> {
+    let Some((addr, len)) = s.split_once('/') else {
+        return Err(format!(
+            "{s}: not in CIDR form ADDRESS/LENGTH, as 10.1.0.0/16"
+        ));
+    };
+    let addr: IpAddr = addr
+        .parse()
+        .map_err(|_| format!("{s}: `{addr}` is not an IPv4 or IPv6 address"))?;
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    let len: u8 = len
+        .parse()
+        .ok()
+        .filter(|l| *l <= max)
+        .ok_or_else(|| format!("{s}: prefix length must be 0–{max}"))?;
+    IpNet::new(addr, len).map_err(|e| format!("{s}: {e}"))
+}
+
+fn ip(what: &str, s: &str) -> Result<IpAddr, ApiError> {
+    s.parse()
+        .map_err(|_| ApiError::bad(format!("{what} `{s}` is not an IP address")))
+}
+
+/// `POST /networks/create`'s body (Docker's).
+#[derive(Debug, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct CreateNetwork {
+    /// The name.
+    pub name: String,
+    /// The driver; `bridge` when absent.
+    #[serde(default)]
+    pub driver: Option<String>,
+    /// IPAM settings.
+    #[serde(default, rename = "IPAM")]
+    pub ipam: Option<Ipam>,
+    /// Driver options.
+    #[serde(default)]
+    pub options: BTreeMap<String, String>,
+    /// Labels.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// No external connectivity.
+    #[serde(default)]
+    pub internal: bool,
+    /// IPv6.
+    #[serde(default, rename = "EnableIPv6")]
+    pub enable_ipv6: bool,
+}
+
+/// The IPAM part of a create request.
+#[derive(Debug, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct Ipam {
+    /// The IPAM driver.
+    #[serde(default)]
+    pub driver: Option<String>,
+    /// One entry per subnet.
+    #[serde(default)]
+    pub config: Vec<IpamEntry>,
+    /// IPAM driver options.
+    #[serde(default)]
+    pub options: BTreeMap<String, String>,
+}
+
+/// One subnet of a create request.
+#[derive(Debug, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct IpamEntry {
+    /// The subnet.
+    #[serde(default)]
+    pub subnet: Option<String>,
+    /// The range addresses come from.
+    #[serde(default, rename = "IPRange")]
+    pub ip_range: Option<String>,
+    /// The gateway.
+    #[serde(default)]
+    pub gateway: Option<String>,
+    /// Addresses kept out of allocation.
+    #[serde(default)]
+    pub auxiliary_addresses: BTreeMap<String, String>,
+}
+
+fn network_options(req: &CreateNetwork) -> Result<NetworkOptions, ApiError> {
+    let ipam = req.ipam.as_ref();
+    let mut options = NetworkOptions {
+        ipam_driver: ipam.and_then(|i| i.driver.clone()),
+        ipam_options: ipam.map(|i| to_options(&i.options)).unwrap_or_default(),
+        options: to_options(&req.options),
+        labels: to_options(&req.labels),
+        internal: req.internal,
+        enable_ipv6: req.enable_ipv6,
+        ..NetworkOptions::default()
+    };
+    for e in ipam.map(|i| i.config.as_slice()).unwrap_or_default() {
+        let mut c = IpamConfig {
+            subnet: e
+                .subnet
+                .as_deref()
+                .map(cidr)
+                .transpose()
+                .map_err(ApiError::bad)?,
+            ..IpamConfig::default()
+        };
+        c.ip_range = e
+            .ip_range
+            .as_deref()
+            .map(cidr)
+            .transpose()
+            .map_err(ApiError::bad)?;
+        c.gateway = e.gateway.as_deref().map(|g| ip("gateway", g)).transpose()?;
+        for (name, a) in &e.auxiliary_addresses {
+            c.aux_addresses
+                .push((name.clone(), ip("auxiliary address", a)?));
+        }
+        options = options.with_subnet(c);
+    }
+    Ok(options)
+}
+
+fn to_options(m: &BTreeMap<String, String>) -> Options {
+    m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+}
+
+fn options_json(o: &Options) -> Value {
+    Value::Object(
+        o.iter()
+            .map(|(k, v)| (k.to_owned(), Value::String(v.to_owned())))
+            .collect(),
+    )
+}
+
+/// A network as `docker network inspect` shows it.
+fn network_json(net: &Network) -> Result<Value, ApiError> {
+    let r = net.info()?;
+    let config: Vec<Value> = r
+        .ipv4
+        .iter()
+        .chain(&r.ipv6)
+        .filter(|p| !p.is_unaddressed())
+        .map(|p| {
+            let mut o = json!({"Subnet": p.pool.to_string()});
+            if let Some(range) = p.sub_pool {
+                o["IPRange"] = json!(range.to_string());
+            }
+            if let Some(gw) = p.gateway {
+                o["Gateway"] = json!(gw.addr().to_string());
+            }
+            if !p.aux_addresses.is_empty() {
+                o["AuxiliaryAddresses"] = Value::Object(
+                    p.aux_addresses
+                        .iter()
+                        .map(|(k, v)| (k.clone(), json!(v.addr().to_string())))
+                        .collect(),
+                );
+            }
+            o
+        })
+        .collect();
+    let mut containers = BTreeMap::new();
+    for ep in net.endpoints() {
+        let e = ep.info()?;
+        let Some(join) = &e.join else { continue };
+        containers.insert(
+            join.sandbox_id.clone(),
+            json!({
+                "Name": e.name,
+                "EndpointID": e.id,
+                "MacAddress": e.mac_address.map(|m| m.to_string()).unwrap_or_default(),
+                "IPv4Address": e.address.map(|a| a.to_string()).unwrap_or_default(),
+                "IPv6Address": e.address_ipv6.map(|a| a.to_string()).unwrap_or_default(),
+            }),
+        );
+    }
+    Ok(json!({
+        "Name": r.name,
+        "Id": r.id,
+        "Created": r.created,
+        "Scope": r.scope.to_string(),
+        "Driver": r.driver,
+        "EnableIPv4": r.enable_ipv4,
+        "EnableIPv6": r.enable_ipv6,
+        "IPAM": {
+            "Driver": r.ipam_driver,
+            "Options": options_json(&r.ipam_options),
+            "Config": config,
+        },
+        "Internal": r.internal,
+        "Containers": containers,
+        "Options": options_json(&r.options),
+        "Labels": options_json(&r.labels),
+    }))
+}
+
+/// `GET /networks` query: `filters` as Docker encodes them, a JSON object of lists
+/// (`{"driver":["bridge"],"label":["tier=db"]}`).
+#[derive(Debug, Deserialize)]
+struct ListQuery {
+    #[serde(default)]
+    filters: Option<String>,
+}
+
+fn matches(n: &Value, filters: &BTreeMap<String, Vec<String>>) -> Result<bool, ApiError> {
+    for (k, values) in filters {
+        for v in values {
+            let s = |f: &str| n[f].as_str().unwrap_or_default().to_owned();
+            let ok = match k.as_str() {
+                "driver" => s("Driver") == *v,
+                "name" => s("Name").contains(v.as_str()),
+                "id" => s("Id").starts_with(v.as_str()),
+                "label" => match v.split_once('=') {
+                    Some((lk, lv)) => n["Labels"][lk].as_str() == Some(lv),
+                    None => n["Labels"].get(v).is_some(),
+                },
+                other => {
+                    return Err(ApiError::bad(format!(
+                        "unknown filter `{other}`: use driver, name, id or label"
+                    )));
+                }
+            };
+            if !ok {
+                return Ok(false);
+            }
+        }
+    }
+    Ok(true)
+}
+
+async fn list_networks(State(c): State<Controller>, Query(q): Query<ListQuery>) -> ApiResult {
+    let filters: BTreeMap<String, Vec<String>> = match &q.filters {
+        Some(f) => {
+            serde_json::from_str(f).map_err(|e| ApiError::bad(format!("filters `{f}`: {e}")))?
+        }
+        None => BTreeMap::new(),
+    };
+    let mut out = Vec::new();
+    for n in c.networks() {
+        let j = network_json(&n)?;
+        if matches(&j, &filters)? {
+            out.push(j);
+        }
+    }
+    out.sort_by(|a, b| a["Name"].as_str().cmp(&b["Name"].as_str()));
+    Ok(axum::Json(Value::Array(out)))
+}
+
+async fn inspect_network(State(c): State<Controller>, Path(id): Path<String>) -> ApiResult {
+    Ok(axum::Json(network_json(&c.network(&id)?)?))
+}
+
+async fn create_network(
+    State(c): State<Controller>,
+    axum::Json(req): axum::Json<CreateNetwork>,
+) -> Result<(StatusCode, axum::Json<Value>), ApiError> {
+    let options = network_options(&req)?;
+    let driver = req.driver.as_deref().unwrap_or("bridge");
+    let net = c.new_network(driver, &req.name, options).await?;
+    Ok((StatusCode::CREATED, axum::Json(json!({ "Id": net.id() }))))
+}
+
+async fn delete_network(
+    State(c): State<Controller>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    c.network(&id)?.delete().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn prune_networks(State(c): State<Controller>) -> ApiResult {
+    let mut deleted = Vec::new();
+    for n in c.networks() {
+        if n.endpoints().is_empty() {
+            n.delete().await?;
+            deleted.push(n.name().to_owned());
+        }
+    }
+    Ok(axum::Json(json!({ "NetworksDeleted": deleted })))
+}
+
+/// `POST /networks/{id}/connect`'s body.
+#[derive(Debug, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct Connect {
+    /// A sandbox id, or a namespace path to adopt.
+    pub container: String,
+    /// Addresses.
+    #[serde(default)]
+    pub endpoint_config: Option<EndpointConfig>,
+}
+
+/// An endpoint's settings in a connect request.
+#[derive(Debug, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct EndpointConfig {
+    /// The addresses asked for.
+    #[serde(default, rename = "IPAMConfig")]
+    pub ipam_config: Option<EndpointIpam>,
+}
+
+/// The addresses asked for in a connect request.
+#[derive(Debug, Default, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointIpam {
+    /// IPv4.
+    #[serde(default, rename = "IPv4Address")]
+    pub ipv4_address: Option<String>,
+    /// IPv6.
+    #[serde(default, rename = "IPv6Address")]
+    pub ipv6_address: Option<String>,
+}
+
+/// The sandbox a request names: by id, by key, or a new one adopting that path.
+async fn sandbox_for(c: &Controller, arg: &str) -> Result<wnet_core::Sandbox, ApiError> {
+    if let Ok(sb) = c.sandbox(arg) {
+        return Ok(sb);
+    }
+    if !arg.starts_with('/') {
+        return Ok(c.sandbox(arg)?);
+    }
+    for sb in c.sandboxes() {
+        if sb.info()?.key == arg {
+            return Ok(sb);
+        }
+    }
+    // Named after the path: /run/netns/web → web, /proc/42/ns/net → proc-42-ns-net.
+    let id = match arg.strip_prefix("/run/netns/") {
+        Some(name) if !name.contains('/') => name.to_owned(),
+        _ => arg.trim_start_matches('/').replace('/', "-"),
+    };
+    let options = SandboxOptions {
+        key: Some(arg.to_owned()),
+        ..SandboxOptions::default()
+    };
+    Ok(c.new_sandbox(&id, options).await?)
+}
+
+async fn connect(
+    State(c): State<Controller>,
+    Path(id): Path<String>,
+    axum::Json(req): axum::Json<Connect>,
+) -> Result<StatusCode, ApiError> {
+    let net = c.network(&id)?;
+    let addrs = req.endpoint_config.and_then(|e| e.ipam_config);
+    let ipv4 = match addrs.as_ref().and_then(|a| a.ipv4_address.as_deref()) {
+        Some(a) => Some(
+            a.parse()
+                .map_err(|_| ApiError::bad(format!("IPv4 address `{a}` is not one")))?,
+        ),
+        None => None,
+    };
+    let ipv6 = match addrs.as_ref().and_then(|a| a.ipv6_address.as_deref()) {
+        Some(a) => Some(
+            a.parse()
+                .map_err(|_| ApiError::bad(format!("IPv6 address `{a}` is not one")))?,
+        ),
+        None => None,
+    };
+    let sb = sandbox_for(&c, &req.container).await?;
+    if sb.endpoints()?.iter().any(|e| e.network_id() == net.id()) {
+        return Err(ApiError::conflict(format!(
+            "sandbox {} is already connected to network {}",
+            sb.id(),
+            net.name()
+        )));
+    }
+    let ep = net
+        .create_endpoint(
+            sb.id(),
+            EndpointOptions {
+                ipv4_address: ipv4,
+                ipv6_address: ipv6,
+                sandbox: Some(sb.id().to_owned()),
+                ..EndpointOptions::default()
+            },
+        )
+        .await?;
+    if let Err(e) = ep.join(&sb, JoinOptions::default()).await {
+        if let Err(undo) = ep.delete(true).await {
+            tracing::error!(endpoint = %ep.name(), error = %undo, "removing the endpoint of a failed connect");
+        }
+        return Err(e.into());
+    }
+    Ok(StatusCode::OK)
+}
+
+/// `POST /networks/{id}/disconnect`'s body.
+#[derive(Debug, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct Disconnect {
+    /// The sandbox (id or namespace path).
+    pub container: String,
+    /// Remove the endpoint even if its driver fails.
+    #[serde(default)]
+    pub force: bool,
+}
+
+async fn disconnect(
+    State(c): State<Controller>,
+    Path(id): Path<String>,
+    axum::Json(req): axum::Json<Disconnect>,
+) -> Result<StatusCode, ApiError> {
+    let net = c.network(&id)?;
+    let sb = match c.sandbox(&req.container) {
+        Ok(sb) => sb,
+        Err(e) => c
+            .sandboxes()
+            .into_iter()
+            .find(|s| s.info().is_ok_and(|i| i.key == req.container))
+            .ok_or(e)?,
+    };
+    let Some(ep) = sb
+        .endpoints()?
+        .into_iter()
+        .find(|e| e.network_id() == net.id())
+    else {
+        return Err(ApiError::bad(format!(
+            "sandbox {} is not connected to network {}",
+            sb.id(),
+            net.name()
+        )));
+    };
+    if let Err(e) = ep.leave(&sb).await {
+        if !req.force {
+            return Err(e.into());
+        }
+        tracing::warn!(error = %e, "leave failed; removing the endpoint anyway");
+    }
+    ep.delete(req.force).await?;
+    Ok(StatusCode::OK)
+}
+
+fn sandbox_json(c: &Controller, sb: &wnet_core::Sandbox) -> Result<Value, ApiError> {
+    let info = sb.info()?;
+    let mut endpoints = Vec::new();
+    for ep in sb.endpoints()? {
+        let e = ep.info()?;
+        let iface = e.join.as_ref().and_then(|j| j.interface.as_ref());
+        endpoints.push(json!({
+            "Network": c.network(&e.network_id)?.name(),
+            "EndpointID": e.id,
+            "Interface": iface.map(|i| i.dst_name.clone()).unwrap_or_default(),
+            "MacAddress": e.mac_address.map(|m| m.to_string()).unwrap_or_default(),
+            "IPv4Address": e.address.map(|a| a.to_string()).unwrap_or_default(),
+            "IPv6Address": e.address_ipv6.map(|a| a.to_string()).unwrap_or_default(),
+        }));
+    }
+    Ok(json!({
+        "Id": info.id,
+        "Key": info.key,
+        "Owned": info.owned,
+        "HostNamespace": info.host_namespace,
+        "Endpoints": endpoints,
+    }))
+}
+
+async fn list_sandboxes(State(c): State<Controller>) -> ApiResult {
+    let mut out = Vec::new();
+    for sb in c.sandboxes() {
+        out.push(sandbox_json(&c, &sb)?);
+    }
+    Ok(axum::Json(Value::Array(out)))
+}
+
+async fn inspect_sandbox(State(c): State<Controller>, Path(id): Path<String>) -> ApiResult {
+    Ok(axum::Json(sandbox_json(&c, &c.sandbox(&id)?)?))
+}
+
+/// `POST /sandboxes/create`'s body.
+#[derive(Debug, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct CreateSandbox {
+    /// Its name.
+    pub name: String,
+}
+
+async fn create_sandbox(
+    State(c): State<Controller>,
+    axum::Json(req): axum::Json<CreateSandbox>,
+) -> Result<(StatusCode, axum::Json<Value>), ApiError> {
+    let sb = c.new_sandbox(&req.name, SandboxOptions::default()).await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(json!({ "Id": sb.id(), "Key": sb.info()?.key })),
+    ))
+}
+
+async fn delete_sandbox(
+    State(c): State<Controller>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    c.sandbox(&id)?.delete().await?;
+    Ok(StatusCode::NO_CONTENT)
+}

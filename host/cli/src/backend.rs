@@ -1,0 +1,128 @@
+//! Where a `wnet` command's API calls go: to a running daemon over its socket, or to
+//! the same API in this process over a controller of its own.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, anyhow};
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Method, Request};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+use tower::ServiceExt;
+
+use crate::local::{Dirs, Local};
+
+/// The API, here or in a daemon.
+pub enum Backend {
+    /// In this process; holds the data directory's lock.
+    Local {
+        /// The API's routes over the local controller.
+        api: Router,
+        _local: Local,
+    },
+    /// A daemon's socket.
+    Remote(PathBuf),
+}
+
+/// What `--host` names: `unix:///path`.
+pub fn socket_of(host: &str) -> anyhow::Result<PathBuf> {
+    host.strip_prefix("unix://")
+        .map(PathBuf::from)
+        .with_context(|| format!("--host {host}: only unix:///PATH sockets are supported"))
+}
+
+impl Backend {
+    /// The daemon at `host` if one is given (it must answer), else the daemon at the
+    /// default socket if it answers, else a controller in this process with the
+    /// drivers the store's networks use and those `named`.
+    pub async fn open(
+        host: Option<&str>,
+        default_socket: &Path,
+        dirs: &Dirs,
+        named: &[String],
+    ) -> anyhow::Result<Backend> {
+        if let Some(host) = host {
+            let path = socket_of(host)?;
+            tokio::net::UnixStream::connect(&path).await.with_context(|| {
+                format!(
+                    "the wnet daemon at {host} does not answer: start `wnet daemon --socket {}`, or drop --host (and WNET_HOST) to run without one",
+                    path.display()
+                )
+            })?;
+            return Ok(Backend::Remote(path));
+        }
+        if tokio::net::UnixStream::connect(default_socket)
+            .await
+            .is_ok()
+        {
+            return Ok(Backend::Remote(default_socket.to_owned()));
+        }
+        let local = Local::open(dirs, named).await?;
+        Ok(Backend::Local {
+            api: crate::api::router(local.controller.clone()),
+            _local: local,
+        })
+    }
+
+    /// Calls the API; a status of 400 or more is an error carrying the API's message.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> anyhow::Result<Value> {
+        let bytes = match body {
+            Some(b) => serde_json::to_vec(b)?,
+            None => Vec::new(),
+        };
+        let (status, answer) = match self {
+            Backend::Local { api, .. } => {
+                let request = Request::builder()
+                    .method(method)
+                    .uri(path)
+                    .header("content-type", "application/json")
+                    .body(Body::from(bytes))?;
+                let response = api.clone().oneshot(request).await?;
+                let status = response.status();
+                let body = axum::body::to_bytes(response.into_body(), usize::MAX).await?;
+                (status, body)
+            }
+            Backend::Remote(socket) => {
+                let stream = tokio::net::UnixStream::connect(socket)
+                    .await
+                    .with_context(|| {
+                        format!("the wnet daemon at {} stopped answering", socket.display())
+                    })?;
+                let (mut sender, conn) =
+                    hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+                tokio::spawn(conn);
+                let request = Request::builder()
+                    .method(method)
+                    .uri(path)
+                    .header("host", "wnet")
+                    .header("content-type", "application/json")
+                    .body(Full::new(Bytes::from(bytes)))?;
+                let response = sender.send_request(request).await?;
+                let status = response.status();
+                let body = response.into_body().collect().await?.to_bytes();
+                (status, body)
+            }
+        };
+        let value: Value = if answer.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&answer).with_context(|| {
+                format!("the API answered {status} with a body that is not JSON")
+            })?
+        };
+        if status.as_u16() >= 400 {
+            let message = value["message"].as_str().unwrap_or("no message");
+            // The API's message is already one line naming the value and the fix.
+            return Err(anyhow!("{message}"));
+        }
+        Ok(value)
+    }
+}

@@ -1,0 +1,59 @@
+//! `wnet daemon`: the API on a Unix socket, over one controller with every built-in
+//! driver loaded; SIGTERM or SIGINT stops taking connections, lets the requests in
+//! flight finish, and exits.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use tokio::net::UnixListener;
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::local::{Dirs, Local};
+
+/// Serves until told to stop.
+pub fn run(dirs: &Dirs, socket: &Path) -> anyhow::Result<ExitCode> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    rt.block_on(serve(dirs, socket))
+}
+
+async fn serve(dirs: &Dirs, socket: &Path) -> anyhow::Result<ExitCode> {
+    if tokio::net::UnixStream::connect(socket).await.is_ok() {
+        bail!(
+            "a wnet daemon already answers on {}: stop it first, or give another --socket",
+            socket.display()
+        );
+    }
+    let all: Vec<String> = wnet_drivers::BUILTINS
+        .iter()
+        .filter_map(|b| b.manifest().ok().map(|m| m.name))
+        .collect();
+    let local = Local::open(dirs, &all).await?;
+    if let Some(dir) = socket.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    // A socket file nobody answers on is left over from a daemon that died.
+    let _ = std::fs::remove_file(socket);
+    let listener = UnixListener::bind(socket)
+        .with_context(|| format!("cannot listen on {}", socket.display()))?;
+    tracing::info!(socket = %socket.display(), "wnet daemon serving");
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let stop = async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        tracing::info!("stopping: finishing the requests in flight");
+    };
+    axum::serve(listener, crate::api::router(local.controller.clone()))
+        .with_graceful_shutdown(stop)
+        .await
+        .context("serving the API")?;
+    let _ = std::fs::remove_file(socket);
+    drop(local);
+    Ok(ExitCode::SUCCESS)
+}
