@@ -14,8 +14,8 @@
 )]
 
 use std::future::Future;
-use std::io::{ErrorKind, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::io::ErrorKind;
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -111,29 +111,7 @@ fn v4(ep: &wnet_core::Endpoint) -> String {
     ep.info().unwrap().address.unwrap().addr().to_string()
 }
 
-/// `ping` from `from` to a listener in `to`, `pong` back.
-fn tcp(from: &Namespace, to: &Namespace, to_addr: &str) {
-    let addr: SocketAddr = format!("{to_addr}:7777").parse().unwrap();
-    let listener = to.run(move || TcpListener::bind(addr).unwrap()).unwrap();
-    let server = std::thread::spawn(move || {
-        let (mut s, _) = listener.accept().unwrap();
-        let mut buf = [0u8; 4];
-        s.read_exact(&mut buf).unwrap();
-        s.write_all(b"pong").unwrap();
-        buf
-    });
-    let reply = from
-        .run(move || {
-            let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
-            s.write_all(b"ping").unwrap();
-            let mut buf = [0u8; 4];
-            s.read_exact(&mut buf).unwrap();
-            buf
-        })
-        .unwrap();
-    assert_eq!(&server.join().unwrap(), b"ping");
-    assert_eq!(&reply, b"pong");
-}
+use wnet_tests::tcp;
 
 /// Whether `addr` answers at all from `from` (a refused connection is an answer).
 fn reaches(from: &Namespace, addr: &str) -> bool {

@@ -3,10 +3,14 @@
 
 pub mod faults;
 
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use wnet_core::{Config, Controller, MemoryStore, Store};
+use wnet_netlink::Namespace;
 use wnet_runtime::{LoadedDriver, Manifest, Runtime, RuntimeConfig};
 
 /// A component built for the tests, with its manifest.
@@ -98,4 +102,31 @@ impl Host {
             .map(|(k, _)| k)
             .collect()
     }
+}
+
+/// `ping` over TCP from namespace `from` to a listener in `to` at `to_addr` (an IPv4
+/// address or a bracketed IPv6 one), `pong` back; panics if either does not arrive.
+pub fn tcp(from: &Namespace, to: &Namespace, to_addr: &str) {
+    let addr: SocketAddr = format!("{to_addr}:7777").parse().expect("an address");
+    let listener = to
+        .run(move || TcpListener::bind(addr).expect("listen"))
+        .expect("enter the listener's namespace");
+    let server = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().expect("accept");
+        let mut buf = [0u8; 4];
+        s.read_exact(&mut buf).expect("read ping");
+        s.write_all(b"pong").expect("write pong");
+        buf
+    });
+    let reply = from
+        .run(move || {
+            let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
+            s.write_all(b"ping").expect("write ping");
+            let mut buf = [0u8; 4];
+            s.read_exact(&mut buf).expect("read pong");
+            buf
+        })
+        .expect("enter the client's namespace");
+    assert_eq!(&server.join().expect("the server"), b"ping");
+    assert_eq!(&reply, b"pong");
 }

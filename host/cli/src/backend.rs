@@ -60,7 +60,7 @@ impl Backend {
         {
             return Ok(Backend::Remote(default_socket.to_owned()));
         }
-        let local = Local::open(dirs, named).await?;
+        let local = Local::open(dirs, Some(named)).await?;
         Ok(Backend::Local {
             api: crate::api::router(local.controller.clone()),
             _local: local,

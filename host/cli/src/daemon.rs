@@ -27,11 +27,7 @@ async fn serve(dirs: &Dirs, socket: &Path) -> anyhow::Result<ExitCode> {
             socket.display()
         );
     }
-    let all: Vec<String> = wnet_drivers::BUILTINS
-        .iter()
-        .filter_map(|b| b.manifest().ok().map(|m| m.name))
-        .collect();
-    let local = Local::open(dirs, &all).await?;
+    let local = Local::open(dirs, None).await?;
     if let Some(dir) = socket.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }

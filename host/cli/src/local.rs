@@ -34,9 +34,9 @@ pub struct Local {
 impl Local {
     /// Takes the data directory's lock (waiting for another `wnet` to finish), opens
     /// the store and loads the built-in drivers that the store's networks use and
-    /// `named` names (all of them if `named` holds a name no built-in has, so that
-    /// the error lists them).
-    pub async fn open(dirs: &Dirs, named: &[String]) -> anyhow::Result<Local> {
+    /// `named` names — all of them when `named` is `None` (the daemon), or holds a name
+    /// no built-in has (so that the error lists them).
+    pub async fn open(dirs: &Dirs, named: Option<&[String]>) -> anyhow::Result<Local> {
         std::fs::create_dir_all(&dirs.data).with_context(|| {
             format!(
                 "cannot create the data directory {} (choose another with --data-dir)",
@@ -69,18 +69,17 @@ impl Local {
             os: Arc::new(KernelSandboxes::new(nl, host, &dirs.run)),
             ..Config::default()
         })?;
-        let mut wanted: BTreeSet<String> = named.iter().cloned().collect();
+        let mut wanted: BTreeSet<String> = named.into_iter().flatten().cloned().collect();
         for n in controller.networks() {
             let r = n.info()?;
             wanted.insert(r.driver);
             wanted.insert(r.ipam_driver);
         }
-        let builtin = |name: &str| {
-            wnet_drivers::BUILTINS
-                .iter()
-                .any(|b| b.manifest().is_ok_and(|m| m.name == name))
-        };
-        let all = named.iter().any(|n| !builtin(n));
+        let builtins: BTreeSet<String> = wnet_drivers::BUILTINS
+            .iter()
+            .filter_map(|b| b.manifest().ok().map(|m| m.name))
+            .collect();
+        let all = named.is_none_or(|n| n.iter().any(|n| !builtins.contains(n)));
         let drivers = wnet_drivers::load_some(&runtime, |m| all || wanted.contains(&m.name))
             .await
             .context("loading the built-in drivers")?;

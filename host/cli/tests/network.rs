@@ -10,8 +10,6 @@
     reason = "a test binary"
 )]
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
@@ -84,28 +82,10 @@ fn state() -> String {
     )
 }
 
+/// TCP between the namespaces at two paths.
 fn tcp(from: &str, to: &str, addr: &str) {
-    let addr: SocketAddr = format!("{addr}:7777").parse().unwrap();
-    let to = Namespace::adopt(Path::new(to)).unwrap();
-    let listener = to.run(move || TcpListener::bind(addr).unwrap()).unwrap();
-    let server = std::thread::spawn(move || {
-        let (mut s, _) = listener.accept().unwrap();
-        let mut buf = [0u8; 4];
-        s.read_exact(&mut buf).unwrap();
-        s.write_all(b"pong").unwrap();
-    });
-    let from = Namespace::adopt(Path::new(from)).unwrap();
-    let reply = from
-        .run(move || {
-            let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
-            s.write_all(b"ping").unwrap();
-            let mut buf = [0u8; 4];
-            s.read_exact(&mut buf).unwrap();
-            buf
-        })
-        .unwrap();
-    server.join().unwrap();
-    assert_eq!(&reply, b"pong");
+    let ns = |p: &str| Namespace::adopt(Path::new(p)).unwrap();
+    wnet_tests::tcp(&ns(from), &ns(to), addr);
 }
 
 fn lifecycle_with_traffic() {
