@@ -4,9 +4,10 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRef, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -16,6 +17,7 @@ use wnet_core::types::{ErrorKind, IpNet, Options};
 use wnet_core::{
     Controller, EndpointOptions, IpamConfig, JoinOptions, Network, NetworkOptions, SandboxOptions,
 };
+use wnet_drivers::{DriverInfo, DriverSet, SetError};
 
 /// An API error: a status and a one-line message.
 #[derive(Debug)]
@@ -76,8 +78,45 @@ impl IntoResponse for ApiError {
 
 type ApiResult = Result<axum::Json<Value>, ApiError>;
 
-/// The API's routes over `controller`.
-pub fn router(controller: Controller) -> Router {
+/// What the handlers share: the controller and its drivers.
+#[derive(Clone)]
+pub struct Api {
+    /// The controller.
+    pub controller: Controller,
+    /// Its drivers.
+    pub drivers: Arc<DriverSet>,
+}
+
+impl FromRef<Api> for Controller {
+    fn from_ref(api: &Api) -> Controller {
+        api.controller.clone()
+    }
+}
+
+impl FromRef<Api> for Arc<DriverSet> {
+    fn from_ref(api: &Api) -> Arc<DriverSet> {
+        api.drivers.clone()
+    }
+}
+
+impl From<SetError> for ApiError {
+    fn from(e: SetError) -> Self {
+        let status = match e.kind() {
+            ErrorKind::InvalidParameter => StatusCode::BAD_REQUEST,
+            ErrorKind::NotFound => StatusCode::NOT_FOUND,
+            ErrorKind::Conflict => StatusCode::CONFLICT,
+            ErrorKind::Forbidden => StatusCode::FORBIDDEN,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError {
+            status,
+            message: e.to_string(),
+        }
+    }
+}
+
+/// The API's routes over a controller and its drivers.
+pub fn router(api: Api) -> Router {
     Router::new()
         .route("/networks", get(list_networks))
         .route("/networks/create", post(create_network))
@@ -92,13 +131,17 @@ pub fn router(controller: Controller) -> Router {
         .route("/sandboxes/create", post(create_sandbox))
         .route("/sandboxes/{id}", get(inspect_sandbox))
         .route("/sandboxes/{id}", delete(delete_sandbox))
+        .route("/drivers", get(list_drivers))
+        .route("/drivers/install", post(install_driver))
+        .route("/drivers/reload", post(reload_drivers))
+        .route("/drivers/{name}", get(inspect_driver).delete(remove_driver))
         .fallback(|| async {
             ApiError {
                 status: StatusCode::NOT_FOUND,
                 message: "no such API path: see wnet's README for the routes".to_owned(),
             }
         })
-        .with_state(controller)
+        .with_state(api)
 }
 
 /// A prefix in CIDR form, with a message that says what is wrong with it.
@@ -593,4 +636,105 @@ async fn delete_sandbox(
 ) -> Result<StatusCode, ApiError> {
     c.sandbox(&id)?.delete().await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+fn driver_json(d: &DriverInfo) -> Value {
+    let m = d.driver.manifest();
+    let limits = d.driver.limits();
+    let stats = d.driver.stats();
+    let count = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+    json!({
+        "Name": m.name,
+        "Kind": m.kind.to_string(),
+        "Scope": m.scope.to_string(),
+        "Description": m.description,
+        "Source": d.source.to_string(),
+        "Digest": d.digest,
+        "Capabilities": m.capabilities.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "Limits": {
+            "MemoryMiB": limits.memory_bytes >> 20,
+            "CallTimeoutMs": u64::try_from(limits.call_timeout.as_millis()).unwrap_or(u64::MAX),
+        },
+        "Stats": {
+            "Calls": count(&stats.calls),
+            "Faults": count(&stats.faults),
+            "Instances": count(&stats.instances),
+        },
+        "Networks": d.networks,
+        "Status": "loaded",
+    })
+}
+
+/// The loaded drivers, then the folder's entries that could not be loaded
+/// (`"Status": "failed"` with the `Error`).
+async fn list_drivers(State(set): State<Arc<DriverSet>>) -> ApiResult {
+    let mut all: Vec<Value> = set.list().await.iter().map(driver_json).collect();
+    for (name, why) in set.failed() {
+        all.push(json!({ "Name": name, "Status": "failed", "Error": why }));
+    }
+    Ok(axum::Json(Value::Array(all)))
+}
+
+/// A name may be both a network and an IPAM driver's (`null`): both are answered.
+async fn inspect_driver(State(set): State<Arc<DriverSet>>, Path(name): Path<String>) -> ApiResult {
+    let found: Vec<Value> = set
+        .list()
+        .await
+        .iter()
+        .filter(|d| d.driver.manifest().name == name)
+        .map(driver_json)
+        .collect();
+    if found.is_empty() {
+        return Err(SetError::NotFound(name).into());
+    }
+    Ok(axum::Json(Value::Array(found)))
+}
+
+/// `POST /drivers/install`'s body: files on the daemon's machine.
+#[derive(Debug, Deserialize, serde::Serialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct InstallDriver {
+    /// The component's path.
+    pub component: String,
+    /// The manifest's path; default: the `.toml` beside the component.
+    #[serde(default)]
+    pub manifest: Option<String>,
+    /// The name to install it under; default: the manifest's.
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+async fn install_driver(
+    State(set): State<Arc<DriverSet>>,
+    axum::Json(req): axum::Json<InstallDriver>,
+) -> ApiResult {
+    let name = set
+        .install(
+            std::path::Path::new(&req.component),
+            req.manifest.as_deref().map(std::path::Path::new),
+            req.name.as_deref(),
+        )
+        .await?;
+    Ok(axum::Json(json!({ "Name": name })))
+}
+
+async fn remove_driver(State(set): State<Arc<DriverSet>>, Path(name): Path<String>) -> ApiResult {
+    set.remove(&name).await?;
+    Ok(axum::Json(Value::Null))
+}
+
+async fn reload_drivers(State(set): State<Arc<DriverSet>>) -> ApiResult {
+    let r = set.reload().await;
+    let pairs = |v: &[(String, String)]| {
+        v.iter()
+            .map(|(n, why)| json!({ "Name": n, "Reason": why }))
+            .collect::<Vec<_>>()
+    };
+    Ok(axum::Json(json!({
+        "Loaded": r.loaded,
+        "Replaced": r.replaced,
+        "Removed": r.removed,
+        "Kept": pairs(&r.kept),
+        "Failed": pairs(&r.failed),
+    })))
 }

@@ -1,7 +1,8 @@
 //! Where a `wnet` command's API calls go: to a running daemon over its socket, or to
 //! the same API in this process over a controller of its own.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::{Context, anyhow};
 use axum::Router;
@@ -13,7 +14,11 @@ use hyper_util::rt::TokioIo;
 use serde_json::Value;
 use tower::ServiceExt;
 
-use crate::local::{Dirs, Local};
+use crate::config::Settings;
+use crate::local::Local;
+
+/// How often a command waiting for the data directory looks for a daemon's socket.
+const POLL: Duration = Duration::from_millis(20);
 
 /// The API, here or in a daemon.
 pub enum Backend {
@@ -40,10 +45,10 @@ impl Backend {
     /// drivers the store's networks use and those `named`.
     pub async fn open(
         host: Option<&str>,
-        default_socket: &Path,
-        dirs: &Dirs,
-        named: &[String],
+        settings: &Settings,
+        named: Option<&[(wnet_runtime::DriverKind, String)]>,
     ) -> anyhow::Result<Backend> {
+        let default_socket = &settings.socket;
         if let Some(host) = host {
             let path = socket_of(host)?;
             tokio::net::UnixStream::connect(&path).await.with_context(|| {
@@ -54,15 +59,32 @@ impl Backend {
             })?;
             return Ok(Backend::Remote(path));
         }
-        if tokio::net::UnixStream::connect(default_socket)
-            .await
-            .is_ok()
-        {
-            return Ok(Backend::Remote(default_socket.to_owned()));
-        }
-        let local = Local::open(dirs, Some(named)).await?;
+        // The lock is held by a daemon (maybe still starting, its socket not yet
+        // there) or by another command: keep looking for the socket until one of the
+        // two is free.
+        let mut waited = Duration::ZERO;
+        let lock = loop {
+            if tokio::net::UnixStream::connect(default_socket)
+                .await
+                .is_ok()
+            {
+                return Ok(Backend::Remote(default_socket.to_owned()));
+            }
+            if let Some(lock) = crate::local::try_lock(settings)? {
+                break lock;
+            }
+            if waited == Duration::from_secs(2) {
+                eprintln!(
+                    "wnet: waiting for the wnet that holds {} (a daemon starting, or another command)",
+                    settings.data_dir.join("wnet.lock").display()
+                );
+            }
+            tokio::time::sleep(POLL).await;
+            waited += POLL;
+        };
+        let local = Local::open(settings, lock, named).await?;
         Ok(Backend::Local {
-            api: crate::api::router(local.controller.clone()),
+            api: crate::api::router(local.api()),
             _local: local,
         })
     }

@@ -1,6 +1,6 @@
 //! `wnet daemon`: the API on a Unix socket, over one controller with every built-in
-//! driver loaded; SIGTERM or SIGINT stops taking connections, lets the requests in
-//! flight finish, and exits.
+//! driver and the drivers folder's loaded; SIGHUP rescans the drivers folder; SIGTERM
+//! or SIGINT stops taking connections, lets the requests in flight finish, and exits.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -9,25 +9,27 @@ use anyhow::{Context, bail};
 use tokio::net::UnixListener;
 use tokio::signal::unix::{SignalKind, signal};
 
-use crate::local::{Dirs, Local};
+use crate::config::Settings;
+use crate::local::Local;
 
 /// Serves until told to stop.
-pub fn run(dirs: &Dirs, socket: &Path) -> anyhow::Result<ExitCode> {
+pub fn run(settings: &Settings, socket: &Path) -> anyhow::Result<ExitCode> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
-    rt.block_on(serve(dirs, socket))
+    rt.block_on(serve(settings, socket))
 }
 
-async fn serve(dirs: &Dirs, socket: &Path) -> anyhow::Result<ExitCode> {
+async fn serve(settings: &Settings, socket: &Path) -> anyhow::Result<ExitCode> {
     if tokio::net::UnixStream::connect(socket).await.is_ok() {
         bail!(
             "a wnet daemon already answers on {}: stop it first, or give another --socket",
             socket.display()
         );
     }
-    let local = Local::open(dirs, None).await?;
+    let lock = crate::local::wait_lock(settings)?;
+    let local = Local::open(settings, lock, None).await?;
     if let Some(dir) = socket.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
@@ -36,6 +38,14 @@ async fn serve(dirs: &Dirs, socket: &Path) -> anyhow::Result<ExitCode> {
     let listener = UnixListener::bind(socket)
         .with_context(|| format!("cannot listen on {}", socket.display()))?;
     tracing::info!(socket = %socket.display(), "wnet daemon serving");
+    let mut hup = signal(SignalKind::hangup())?;
+    let drivers = local.drivers.clone();
+    let reloads = tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            tracing::info!("SIGHUP: rescanning the drivers folder");
+            drivers.reload().await;
+        }
+    });
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     let stop = async move {
@@ -45,10 +55,11 @@ async fn serve(dirs: &Dirs, socket: &Path) -> anyhow::Result<ExitCode> {
         }
         tracing::info!("stopping: finishing the requests in flight");
     };
-    axum::serve(listener, crate::api::router(local.controller.clone()))
+    axum::serve(listener, crate::api::router(local.api()))
         .with_graceful_shutdown(stop)
         .await
         .context("serving the API")?;
+    reloads.abort();
     let _ = std::fs::remove_file(socket);
     drop(local);
     Ok(ExitCode::SUCCESS)

@@ -4,93 +4,145 @@
 
 use std::collections::BTreeSet;
 use std::fs::File;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
 use wnet_core::{Config, Controller, RedbStore};
+use wnet_drivers::DriverSet;
 use wnet_netlink::osl::KernelSandboxes;
 use wnet_netlink::{Namespace, RtNetlink};
-use wnet_runtime::{Kernel, LoadedDriver, Runtime, RuntimeConfig};
 
-/// Where wnet keeps its state and its namespaces.
-#[derive(Debug, Clone)]
-pub struct Dirs {
-    /// The store and the compiled-driver cache.
-    pub data: PathBuf,
-    /// Sandboxes' namespace files (`<run>/netns/NAME`).
-    pub run: PathBuf,
-}
+use crate::config::Settings;
+use wnet_runtime::{DriverKind, Kernel, Manifest, Runtime, RuntimeConfig};
 
 /// An in-process wnet, holding the data directory's lock until dropped.
 pub struct Local {
     /// The controller.
     pub controller: Controller,
-    _drivers: Vec<LoadedDriver>,
+    /// Its drivers.
+    pub drivers: Arc<DriverSet>,
     _runtime: Runtime,
     _lock: File,
 }
 
+/// The data directory's lock file, created if need be.
+fn lock_file(settings: &Settings) -> anyhow::Result<(File, std::path::PathBuf)> {
+    std::fs::create_dir_all(&settings.data_dir).with_context(|| {
+        format!(
+            "cannot create the data directory {} (choose another with --data-dir)",
+            settings.data_dir.display()
+        )
+    })?;
+    let lock_path = settings.data_dir.join("wnet.lock");
+    let lock = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .with_context(|| format!("cannot open {}", lock_path.display()))?;
+    Ok((lock, lock_path))
+}
+
+/// The data directory's lock if nobody holds it; `None` while another `wnet` (a
+/// daemon, or another command) does.
+pub fn try_lock(settings: &Settings) -> anyhow::Result<Option<File>> {
+    let (lock, path) = lock_file(settings)?;
+    match lock.try_lock() {
+        Ok(()) => Ok(Some(lock)),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("cannot lock {}", path.display()))
+        }
+    }
+}
+
+/// The data directory's lock, waiting for whoever holds it.
+pub fn wait_lock(settings: &Settings) -> anyhow::Result<File> {
+    let (lock, path) = lock_file(settings)?;
+    lock.lock()
+        .with_context(|| format!("cannot lock {}", path.display()))?;
+    Ok(lock)
+}
+
 impl Local {
-    /// Takes the data directory's lock (waiting for another `wnet` to finish), opens
-    /// the store and loads the built-in drivers that the store's networks use and
-    /// `named` names — all of them when `named` is `None` (the daemon), or holds a name
-    /// no built-in has (so that the error lists them).
-    pub async fn open(dirs: &Dirs, named: Option<&[String]>) -> anyhow::Result<Local> {
-        std::fs::create_dir_all(&dirs.data).with_context(|| {
-            format!(
-                "cannot create the data directory {} (choose another with --data-dir)",
-                dirs.data.display()
-            )
-        })?;
-        let lock_path = dirs.data.join("wnet.lock");
-        let lock = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .with_context(|| format!("cannot open {}", lock_path.display()))?;
-        lock.lock()
-            .with_context(|| format!("cannot lock {}", lock_path.display()))?;
-        let store = Arc::new(RedbStore::open(&dirs.data.join("wnet.db"))?);
+    /// Opens the store under the data directory whose lock `lock` is (held until the
+    /// returned value drops) and loads the drivers (built-in or from the drivers
+    /// folder) that the store's networks use and `named` names — all of them when
+    /// `named` is `None` (the daemon), or holds a name no driver has (so that the
+    /// error lists them).
+    pub async fn open(
+        settings: &Settings,
+        lock: File,
+        named: Option<&[(DriverKind, String)]>,
+    ) -> anyhow::Result<Local> {
+        let store = Arc::new(RedbStore::open(&settings.data_dir.join("wnet.db"))?);
         let nl = Arc::new(RtNetlink::new());
         let host = Namespace::current().context("cannot open this process's network namespace")?;
         let runtime = Runtime::new(RuntimeConfig {
-            cache_dir: Some(dirs.data.join("cache")),
+            cache_dir: Some(settings.data_dir.join("cache")),
             store: store.clone(),
             kernel: Some(Kernel {
                 netlink: nl.clone(),
                 host: host.clone(),
             }),
-            ..RuntimeConfig::default()
+            default_limits: settings.default_limits,
+            ceilings: settings.ceilings,
         })?;
         let controller = Controller::new(Config {
             store,
-            os: Arc::new(KernelSandboxes::new(nl, host, &dirs.run)),
+            os: Arc::new(KernelSandboxes::new(nl, host, &settings.run_dir)),
+            default_address_pools: settings.default_address_pools.clone(),
             ..Config::default()
         })?;
-        let mut wanted: BTreeSet<String> = named.into_iter().flatten().cloned().collect();
+        let drivers = Arc::new(DriverSet::new(
+            runtime.clone(),
+            controller.clone(),
+            Some(settings.drivers_dir.clone()),
+        ));
+        let mut wanted: BTreeSet<String> = named
+            .into_iter()
+            .flatten()
+            .map(|(_, n)| n.clone())
+            .collect();
         for n in controller.networks() {
             let r = n.info()?;
             wanted.insert(r.driver);
             wanted.insert(r.ipam_driver);
         }
-        let builtins: BTreeSet<String> = wnet_drivers::BUILTINS
+        let builtins: BTreeSet<(DriverKind, String)> = wnet_drivers::BUILTINS
             .iter()
-            .filter_map(|b| b.manifest().ok().map(|m| m.name))
+            .filter_map(|b| b.manifest().ok().map(|m| (m.kind, m.name)))
             .collect();
-        let all = named.is_none_or(|n| n.iter().any(|n| !builtins.contains(n)));
-        let drivers = wnet_drivers::load_some(&runtime, |m| all || wanted.contains(&m.name))
+        let exists = |kind: DriverKind, name: &str| {
+            builtins.contains(&(kind, name.to_owned()))
+                || std::fs::read_to_string(settings.drivers_dir.join(format!("{name}.toml")))
+                    .ok()
+                    .and_then(|t| Manifest::parse(&t).ok())
+                    .is_some_and(|m| m.kind == kind)
+        };
+        // A driver that is nowhere (or of the other kind) loads everything, so that
+        // the error lists what there is.
+        let all = named.is_none_or(|n| n.iter().any(|(kind, name)| !exists(*kind, name)));
+        drivers
+            .load_builtins(|m| all || wanted.contains(&m.name))
             .await
             .context("loading the built-in drivers")?;
-        for d in &drivers {
-            d.register(&controller)?;
-        }
+        drivers.load_folder(|n| all || wanted.contains(n)).await;
         Ok(Local {
             controller,
-            _drivers: drivers,
+            drivers,
             _runtime: runtime,
             _lock: lock,
         })
+    }
+}
+
+impl Local {
+    /// The API's shared state over this controller.
+    pub fn api(&self) -> crate::api::Api {
+        crate::api::Api {
+            controller: self.controller.clone(),
+            drivers: self.drivers.clone(),
+        }
     }
 }

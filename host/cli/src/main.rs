@@ -3,6 +3,7 @@
 mod api;
 mod backend;
 mod commands;
+mod config;
 mod daemon;
 mod local;
 
@@ -10,6 +11,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
+use wnet_runtime::DriverKind;
 
 /// wnet's version line: the binary, the driver contract and the WASM engine.
 const VERSION: &str = concat!(
@@ -20,23 +22,29 @@ const VERSION: &str = concat!(
 #[derive(Parser)]
 #[command(name = "wnet", version = VERSION, about = "Container networking with sandboxed WebAssembly drivers")]
 struct Cli {
-    /// Log level: error, warn, info, debug or trace (or a RUST_LOG-style filter).
-    #[arg(long, global = true, default_value = "warn", env = "WNET_LOG")]
-    log_level: String,
+    /// The config file (TOML); default /etc/wnet/wnet.toml when it exists. Flags and
+    /// environment override what it sets.
+    #[arg(long, global = true, env = "WNET_CONFIG")]
+    config: Option<PathBuf>,
 
-    /// Where wnet keeps its store and compiled drivers.
-    #[arg(
-        long,
-        global = true,
-        default_value = "/var/lib/wnet",
-        env = "WNET_DATA_DIR"
-    )]
-    data_dir: PathBuf,
+    /// Log level: error, warn, info, debug or trace (or a RUST_LOG-style filter);
+    /// default warn.
+    #[arg(long, global = true, env = "WNET_LOG")]
+    log_level: Option<String>,
+
+    /// Where wnet keeps its store and compiled drivers; default /var/lib/wnet.
+    #[arg(long, global = true, env = "WNET_DATA_DIR")]
+    data_dir: Option<PathBuf>,
 
     /// Where wnet puts sandboxes' namespace files (`<run-dir>/netns/NAME`) and the
-    /// daemon's socket (`<run-dir>/wnet.sock`).
-    #[arg(long, global = true, default_value = "/run/wnet", env = "WNET_RUN_DIR")]
-    run_dir: PathBuf,
+    /// daemon's socket (`<run-dir>/wnet.sock`); default /run/wnet.
+    #[arg(long, global = true, env = "WNET_RUN_DIR")]
+    run_dir: Option<PathBuf>,
+
+    /// The folder of installed drivers (`NAME.wasm` with `NAME.toml`), loaded beside
+    /// the built-ins; default /etc/wnet/drivers.
+    #[arg(long, global = true, env = "WNET_DRIVERS_DIR")]
+    drivers_dir: Option<PathBuf>,
 
     /// The daemon to use, as unix:///PATH. Without it, the daemon at
     /// `<run-dir>/wnet.sock` if one answers, else wnet runs in this process.
@@ -111,13 +119,16 @@ enum NetworkCommand {
 
 impl NetworkCommand {
     /// The drivers the command names (beyond those of existing networks).
-    fn drivers(&self) -> Vec<String> {
+    fn drivers(&self) -> Vec<(DriverKind, String)> {
         match self {
             NetworkCommand::Create(a) => vec![
-                a.driver.clone(),
-                a.ipam_driver
-                    .clone()
-                    .unwrap_or_else(|| "default".to_owned()),
+                (DriverKind::Network, a.driver.clone()),
+                (
+                    DriverKind::Ipam,
+                    a.ipam_driver
+                        .clone()
+                        .unwrap_or_else(|| "default".to_owned()),
+                ),
             ],
             _ => Vec::new(),
         }
@@ -154,12 +165,6 @@ enum SandboxCommand {
 
 #[derive(Subcommand)]
 enum DriverCommand {
-    /// List the built-in drivers and those in a drivers folder.
-    Ls {
-        /// A folder of `NAME.wasm` drivers with their `NAME.toml` manifests.
-        #[arg(long)]
-        drivers_dir: Option<PathBuf>,
-    },
     /// Load a driver component and report its world, contract version, exports and
     /// imports, or exactly what is wrong with it.
     Check {
@@ -169,12 +174,41 @@ enum DriverCommand {
         #[arg(long)]
         manifest: Option<PathBuf>,
     },
+    #[command(flatten)]
+    Api(DriverApiCommand),
+}
+
+/// The driver commands that go through the API.
+#[derive(Subcommand)]
+enum DriverApiCommand {
+    /// List the loaded drivers: the built-ins and those of the drivers folder.
+    Ls(commands::driver::LsArgs),
+    /// Show drivers in detail, as JSON: manifest, limits, call counters, networks.
+    Inspect {
+        /// Names.
+        #[arg(required = true)]
+        drivers: Vec<String>,
+    },
+    /// Validate a driver, copy it into the drivers folder and load it (the daemon
+    /// loads it without a restart).
+    Install(commands::driver::InstallArgs),
+    /// Unload drivers and delete them from the drivers folder (refused while a network
+    /// uses one).
+    Rm {
+        /// Names.
+        #[arg(required = true)]
+        drivers: Vec<String>,
+    },
 }
 
 /// Runs `f` against the API: the daemon's if one answers (or `--host` names one),
 /// else a controller in this process with the drivers the store's networks use and
-/// those `named`.
-fn with_backend<F, Fut>(cli: &Globals, named: &[String], f: F) -> anyhow::Result<ExitCode>
+/// those `named` (every driver when `named` is `None`).
+fn with_backend<F, Fut>(
+    g: &Globals,
+    named: Option<&[(DriverKind, String)]>,
+    f: F,
+) -> anyhow::Result<ExitCode>
 where
     F: FnOnce(backend::Backend) -> Fut,
     Fut: Future<Output = anyhow::Result<()>>,
@@ -183,7 +217,7 @@ where
         .enable_all()
         .build()?;
     rt.block_on(async {
-        let b = backend::Backend::open(cli.host.as_deref(), &cli.socket, &cli.dirs, named).await?;
+        let b = backend::Backend::open(g.host.as_deref(), &g.settings, named).await?;
         f(b).await?;
         Ok(ExitCode::SUCCESS)
     })
@@ -191,41 +225,51 @@ where
 
 /// The options every command shares.
 struct Globals {
-    dirs: local::Dirs,
+    settings: config::Settings,
     host: Option<String>,
-    socket: PathBuf,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log_level)
+    let settings = match config::Settings::resolve(config::Overrides {
+        config: cli.config.clone(),
+        data_dir: cli.data_dir.clone(),
+        run_dir: cli.run_dir.clone(),
+        drivers_dir: cli.drivers_dir.clone(),
+        log_level: cli.log_level.clone(),
+    }) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("wnet: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let filter = tracing_subscriber::EnvFilter::try_new(&settings.log_level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
     let g = Globals {
-        dirs: local::Dirs {
-            data: cli.data_dir.clone(),
-            run: cli.run_dir.clone(),
-        },
+        settings,
         host: cli.host.clone(),
-        socket: cli.run_dir.join("wnet.sock"),
     };
     let result = match cli.command {
-        Command::Network { command } => with_backend(&g, &command.drivers(), |c| async move {
-            use commands::network as n;
-            match command {
-                NetworkCommand::Create(a) => n::create(&c, &a).await,
-                NetworkCommand::Ls(a) => n::ls(&c, &a).await,
-                NetworkCommand::Inspect { networks } => n::inspect(&c, &networks).await,
-                NetworkCommand::Rm { networks } => n::rm(&c, &networks).await,
-                NetworkCommand::Prune { force: _ } => n::prune(&c).await,
-                NetworkCommand::Connect(a) => n::connect(&c, &a).await,
-                NetworkCommand::Disconnect(a) => n::disconnect(&c, &a).await,
-            }
-        }),
-        Command::Sandbox { command } => with_backend(&g, &[], |c| async move {
+        Command::Network { command } => {
+            with_backend(&g, Some(&command.drivers()), |c| async move {
+                use commands::network as n;
+                match command {
+                    NetworkCommand::Create(a) => n::create(&c, &a).await,
+                    NetworkCommand::Ls(a) => n::ls(&c, &a).await,
+                    NetworkCommand::Inspect { networks } => n::inspect(&c, &networks).await,
+                    NetworkCommand::Rm { networks } => n::rm(&c, &networks).await,
+                    NetworkCommand::Prune { force: _ } => n::prune(&c).await,
+                    NetworkCommand::Connect(a) => n::connect(&c, &a).await,
+                    NetworkCommand::Disconnect(a) => n::disconnect(&c, &a).await,
+                }
+            })
+        }
+        Command::Sandbox { command } => with_backend(&g, Some(&[]), |c| async move {
             use commands::sandbox as s;
             match command {
                 SandboxCommand::Create { name } => s::create(&c, &name).await,
@@ -235,8 +279,8 @@ fn main() -> ExitCode {
             }
         }),
         Command::Daemon { socket } => {
-            let socket = socket.unwrap_or_else(|| g.socket.clone());
-            daemon::run(&g.dirs, &socket)
+            let socket = socket.unwrap_or_else(|| g.settings.socket.clone());
+            daemon::run(&g.settings, &socket)
         }
         Command::Completion { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "wnet", &mut std::io::stdout());
@@ -251,10 +295,18 @@ fn main() -> ExitCode {
             }
         }
         Command::Driver { command } => match command {
-            DriverCommand::Ls { drivers_dir } => commands::driver_ls::run(drivers_dir.as_deref()),
             DriverCommand::Check { file, manifest } => {
                 commands::driver_check::run(&file, manifest.as_deref())
             }
+            DriverCommand::Api(command) => with_backend(&g, None, |c| async move {
+                use commands::driver as d;
+                match command {
+                    DriverApiCommand::Ls(a) => d::ls(&c, &a).await,
+                    DriverApiCommand::Inspect { drivers } => d::inspect(&c, &drivers).await,
+                    DriverApiCommand::Install(a) => d::install(&c, &a).await,
+                    DriverApiCommand::Rm { drivers } => d::rm(&c, &drivers).await,
+                }
+            }),
         },
     };
     match result {

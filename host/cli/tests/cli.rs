@@ -9,11 +9,47 @@ use std::process::{Command, Output};
 
 use wnet_tests::{FIXTURE_WRONG_VERSION, Fixture, IPMAC_DRIVER};
 
+/// `wnet` with its data, run and drivers directories under `dir`, and no config file
+/// of the machine's.
+fn wnet_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_wnet"))
+        .env("WNET_DATA_DIR", dir.join("data"))
+        .env("WNET_RUN_DIR", dir.join("run"))
+        .env("WNET_DRIVERS_DIR", dir.join("drivers"))
+        .env("WNET_CONFIG", dir.join("wnet.toml"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// `wnet` for commands that keep no state.
 fn wnet(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_wnet"))
         .args(args)
         .output()
         .unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Runs a command that must succeed; returns its stdout.
+fn ok_in(dir: &Path, args: &[&str]) -> String {
+    let o = wnet_in(dir, args);
+    assert!(o.status.success(), "wnet {args:?} failed: {}", stderr(&o));
+    stdout(&o)
+}
+
+/// Runs a command that must fail with exit code 1 and a message containing `msg`.
+fn refused_in(dir: &Path, args: &[&str], msg: &str) {
+    let o = wnet_in(dir, args);
+    assert_eq!(o.status.code(), Some(1), "wnet {args:?}: {}", stderr(&o));
+    assert!(
+        stderr(&o).contains(msg),
+        "wnet {args:?}: `{msg}` not in: {}",
+        stderr(&o)
+    );
 }
 
 fn stdout(o: &Output) -> String {
@@ -44,30 +80,276 @@ fn version_names_the_contract() {
 
 #[test]
 fn driver_ls_lists_builtins_and_a_drivers_folder() {
-    let o = wnet(&["driver", "ls"]);
-    assert!(o.status.success());
-    let out = stdout(&o);
-    for want in ["null     network", "default  ipam", "null     ipam"] {
+    let dir = folder("ls");
+    // No config file: WNET_CONFIG names one that must exist.
+    std::fs::write(dir.join("wnet.toml"), "").unwrap();
+    let out = ok_in(&dir, &["driver", "ls"]);
+    for want in ["null      network", "default   ipam", "null      ipam"] {
         assert!(out.contains(want), "missing `{want}` in:\n{out}");
     }
-    let dir = folder("ls");
-    drop_driver(&dir, "ipmac", IPMAC_DRIVER);
-    let o = wnet(&["driver", "ls", "--drivers-dir", dir.to_str().unwrap()]);
-    assert!(o.status.success());
-    assert!(stdout(&o).contains("ipmac"), "{}", stdout(&o));
+    std::fs::create_dir_all(dir.join("drivers")).unwrap();
+    drop_driver(&dir.join("drivers"), "ipmac", IPMAC_DRIVER);
+    let out = ok_in(&dir, &["driver", "ls"]);
+    assert!(out.contains("drivers/ipmac.wasm"), "{out}");
 
-    std::fs::write(dir.join("broken.wasm"), b"").unwrap();
+    std::fs::write(dir.join("drivers/broken.wasm"), b"").unwrap();
     std::fs::write(
-        dir.join("broken.toml"),
+        dir.join("drivers/broken.toml"),
         "name = \"broken\"\nkind = \"router\"\n",
     )
     .unwrap();
-    let o = wnet(&["driver", "ls", "--drivers-dir", dir.to_str().unwrap()]);
-    assert!(!o.status.success(), "an invalid manifest fails the listing");
+    let o = wnet_in(&dir, &["driver", "ls"]);
     assert!(
-        String::from_utf8_lossy(&o.stderr).contains("broken.toml"),
+        !o.status.success(),
+        "a driver that cannot load fails the listing"
+    );
+    assert!(stdout(&o).contains("ipmac"), "the others are still listed");
+    assert!(
+        stderr(&o).contains("broken.toml") && stderr(&o).contains("router"),
         "{o:?}"
     );
+}
+
+/// Install, use, refuse to remove while used, remove: with no daemon, each command a
+/// process of its own over the same folders.
+#[test]
+fn drivers_are_installed_used_and_removed() {
+    let dir = folder("install");
+    std::fs::write(dir.join("wnet.toml"), "").unwrap();
+    let src = folder("install-src");
+    let wasm = drop_driver(&src, "ipmac", IPMAC_DRIVER);
+    let wasm = wasm.to_str().unwrap();
+    assert_eq!(ok_in(&dir, &["driver", "install", wasm]).trim(), "ipmac");
+    assert!(dir.join("drivers/ipmac.wasm").exists() && dir.join("drivers/ipmac.toml").exists());
+    refused_in(&dir, &["driver", "install", wasm], "installed already");
+    refused_in(
+        &dir,
+        &["driver", "install", wasm, "--name", "bridge"],
+        "installed already",
+    );
+    assert_eq!(
+        ok_in(&dir, &["driver", "install", wasm, "--name", "ipmac2"]).trim(),
+        "ipmac2"
+    );
+    let inspect: serde_json::Value =
+        serde_json::from_str(&ok_in(&dir, &["driver", "inspect", "ipmac2"])).unwrap();
+    assert_eq!(inspect[0]["Name"], "ipmac2");
+    assert_eq!(inspect[0]["Kind"], "network");
+    assert!(
+        inspect[0]["Source"]
+            .as_str()
+            .unwrap()
+            .ends_with("drivers/ipmac2.wasm")
+    );
+
+    ok_in(&dir, &["network", "create", "-d", "ipmac2", "n1"]);
+    refused_in(&dir, &["driver", "rm", "ipmac2"], "used by networks n1");
+    refused_in(&dir, &["driver", "rm", "bridge"], "built-in");
+    refused_in(
+        &dir,
+        &["driver", "rm", "nosuch"],
+        "no driver named `nosuch`",
+    );
+    let inspect: serde_json::Value =
+        serde_json::from_str(&ok_in(&dir, &["driver", "inspect", "ipmac2"])).unwrap();
+    assert_eq!(inspect[0]["Networks"][0], "n1");
+    ok_in(&dir, &["network", "rm", "n1"]);
+    ok_in(&dir, &["driver", "rm", "ipmac2", "ipmac"]);
+    assert!(!dir.join("drivers/ipmac2.wasm").exists() && !dir.join("drivers/ipmac2.toml").exists());
+    assert!(!ok_in(&dir, &["driver", "ls", "-q"]).contains("ipmac"));
+
+    // What is not a driver never reaches the folder.
+    let text = src.join("notes.wasm");
+    std::fs::write(&text, "hello").unwrap();
+    std::fs::write(
+        src.join("notes.toml"),
+        "name = \"notes\"\nkind = \"network\"\n",
+    )
+    .unwrap();
+    refused_in(
+        &dir,
+        &["driver", "install", text.to_str().unwrap()],
+        "not WebAssembly",
+    );
+    std::fs::write(
+        src.join("typo.toml"),
+        format!(
+            "{}\ncapabilites = []\n",
+            IPMAC_DRIVER.manifest.replace("ipmac", "typo")
+        ),
+    )
+    .unwrap();
+    refused_in(
+        &dir,
+        &[
+            "driver",
+            "install",
+            wasm,
+            "--manifest",
+            src.join("typo.toml").to_str().unwrap(),
+        ],
+        "capabilites",
+    );
+    refused_in(
+        &dir,
+        &[
+            "driver",
+            "install",
+            src.join("ipmac.toml").to_str().unwrap(),
+        ],
+        "",
+    );
+    let left: Vec<_> = std::fs::read_dir(dir.join("drivers")).unwrap().collect();
+    assert!(left.is_empty(), "nothing left in the folder: {left:?}");
+}
+
+/// The config file: a typo is named, and default address pools give networks their
+/// subnets.
+#[test]
+fn the_config_file_is_read_and_checked() {
+    let dir = folder("config");
+    std::fs::write(dir.join("wnet.toml"), "data-dri = \"/x\"\n").unwrap();
+    refused_in(&dir, &["network", "ls"], "data-dri");
+    refused_in(&dir, &["network", "ls"], "wnet.toml");
+    std::fs::write(
+        dir.join("wnet.toml"),
+        "[[default-address-pools]]\nbase = \"10.123.0.0/16\"\nsize = 24\n",
+    )
+    .unwrap();
+    let subnet = |name: &str| {
+        let v: serde_json::Value =
+            serde_json::from_str(&ok_in(&dir, &["network", "inspect", name])).unwrap();
+        v[0]["IPAM"]["Config"][0]["Subnet"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    ok_in(&dir, &["network", "create", "-d", "null", "a"]);
+    ok_in(
+        &dir,
+        &[
+            "network",
+            "create",
+            "-d",
+            "null",
+            "--subnet",
+            "10.123.1.0/24",
+            "b",
+        ],
+    );
+    ok_in(&dir, &["network", "create", "-d", "null", "c"]);
+    assert_eq!(subnet("a"), "10.123.0.0/24");
+    assert_eq!(subnet("b"), "10.123.1.0/24");
+    assert_eq!(subnet("c"), "10.123.2.0/24", "the next free one");
+    let o = wnet_in(
+        &dir,
+        &["--config", "/nonexistent/wnet.toml", "network", "ls"],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("/nonexistent/wnet.toml"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// A daemon takes installs and removals in place, and rescans its folder on SIGHUP.
+#[test]
+fn the_daemon_reloads_its_drivers_folder_on_sighup() {
+    let dir = folder("sighup");
+    std::fs::write(dir.join("wnet.toml"), "").unwrap();
+    let src = folder("sighup-src");
+    let wasm = drop_driver(&src, "ipmac", IPMAC_DRIVER);
+    let mut daemon = Command::new(env!("CARGO_BIN_EXE_wnet"))
+        .env("WNET_DATA_DIR", dir.join("data"))
+        .env("WNET_RUN_DIR", dir.join("run"))
+        .env("WNET_DRIVERS_DIR", dir.join("drivers"))
+        .env("WNET_CONFIG", dir.join("wnet.toml"))
+        .arg("daemon")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let guard = KillOnDrop(daemon.id());
+    let socket = dir.join("run/wnet.sock");
+    let until = |what: &str, f: &dyn Fn() -> bool| {
+        for _ in 0..1000 {
+            if f() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        panic!("timed out waiting for {what}");
+    };
+    until("the daemon's socket", &|| {
+        std::os::unix::net::UnixStream::connect(&socket).is_ok()
+    });
+    assert_eq!(
+        ok_in(&dir, &["driver", "install", wasm.to_str().unwrap()]).trim(),
+        "ipmac"
+    );
+    ok_in(&dir, &["network", "create", "-d", "ipmac", "n1"]);
+
+    // Dropped into the folder by hand: loaded at the next SIGHUP.
+    drop_driver(
+        &dir.join("drivers"),
+        "other",
+        Fixture {
+            manifest: Box::leak(
+                IPMAC_DRIVER
+                    .manifest
+                    .replace("\"ipmac\"", "\"other\"")
+                    .into_boxed_str(),
+            ),
+            ..IPMAC_DRIVER
+        },
+    );
+    let hup = || {
+        assert!(
+            Command::new("kill")
+                .args(["-HUP", &daemon.id().to_string()])
+                .status()
+                .unwrap()
+                .success()
+        );
+    };
+    hup();
+    until("`other` to be loaded", &|| {
+        ok_in(&dir, &["driver", "ls", "-q"]).contains("other")
+    });
+    // Files gone: unloaded, unless a network uses the driver.
+    for f in ["ipmac.wasm", "ipmac.toml", "other.wasm", "other.toml"] {
+        std::fs::remove_file(dir.join("drivers").join(f)).unwrap();
+    }
+    hup();
+    until("`other` to be unloaded", &|| {
+        !ok_in(&dir, &["driver", "ls", "-q"]).contains("other")
+    });
+    assert!(
+        ok_in(&dir, &["driver", "ls", "-q"]).contains("ipmac"),
+        "a driver in use stays loaded"
+    );
+    ok_in(&dir, &["network", "rm", "n1"]);
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &daemon.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(daemon.wait().unwrap().success());
+    std::mem::forget(guard);
+}
+
+/// Kills a process if the test fails before stopping it.
+struct KillOnDrop(u32);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-KILL", &self.0.to_string()])
+            .status();
+    }
 }
 
 #[test]

@@ -18,10 +18,25 @@ use wnet_netlink::Namespace;
 
 const DATA: &str = "/run/wnet-cli-test/data";
 const RUN: &str = "/run/wnet-cli-test/run";
+const DRIVERS: &str = "/run/wnet-cli-test/drivers";
+/// An empty config file, so that the machine's is never read.
+const CONFIG: &str = "/run/wnet-cli-test/wnet.toml";
+
+/// The options that keep every `wnet` of the test inside the test's folders.
+const ISOLATED: [&str; 8] = [
+    "--data-dir",
+    DATA,
+    "--run-dir",
+    RUN,
+    "--drivers-dir",
+    DRIVERS,
+    "--config",
+    CONFIG,
+];
 
 fn wnet(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_wnet"))
-        .args(["--data-dir", DATA, "--run-dir", RUN])
+        .args(ISOLATED)
         .args(args)
         .output()
         .unwrap()
@@ -308,7 +323,8 @@ const SOCKET: &str = "/run/wnet-cli-test/run/wnet.sock";
 
 fn start_daemon() -> std::process::Child {
     let mut child = Command::new(env!("CARGO_BIN_EXE_wnet"))
-        .args(["--data-dir", DATA, "--run-dir", RUN, "daemon"])
+        .args(ISOLATED)
+        .arg("daemon")
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
@@ -383,6 +399,8 @@ fn main() {
     let mut passed = 0;
     for mode in ["embedded", "daemon"] {
         let _ = std::fs::remove_dir_all("/run/wnet-cli-test");
+        std::fs::create_dir_all("/run/wnet-cli-test").unwrap();
+        std::fs::write(CONFIG, "").unwrap();
         let daemon = (mode == "daemon").then(start_daemon);
         for (name, step) in steps {
             check(&format!("{mode}::{name}"), step);

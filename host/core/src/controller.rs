@@ -5,6 +5,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 
 use tokio::sync::OwnedMutexGuard;
 
+use wnet_types::IpNet;
+
 use crate::driver::{IpamDriver, NetworkDriver};
 use crate::error::Error;
 use crate::model::{EndpointRecord, NetworkRecord, SandboxRecord};
@@ -21,6 +23,36 @@ pub struct Config {
     pub os: Arc<dyn SandboxOs>,
     /// The IPAM driver of networks that name none. Default `default`.
     pub default_ipam_driver: String,
+    /// Where networks of the built-in `default` IPAM that give no subnet take theirs
+    /// (Docker's `default-address-pools`); empty for the IPAM driver's own choice.
+    pub default_address_pools: Vec<AddressPool>,
+}
+
+/// A range split into subnets of one size, handed out lowest free first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AddressPool {
+    /// The range.
+    pub base: IpNet,
+    /// The prefix length of each subnet taken from it.
+    pub size: u8,
+}
+
+impl AddressPool {
+    /// A pool, checked: `size` must be no shorter than the base's prefix and fit the
+    /// family.
+    pub fn new(base: IpNet, size: u8) -> Result<Self, Error> {
+        if size < base.prefix_len() || size > base.max_prefix_len() {
+            return Err(Error::InvalidConfig(format!(
+                "default address pool {base} cannot be split into /{size} subnets: the size must be {}–{}",
+                base.prefix_len(),
+                base.max_prefix_len()
+            )));
+        }
+        Ok(AddressPool {
+            base: base.trunc(),
+            size,
+        })
+    }
 }
 
 impl Default for Config {
@@ -29,6 +61,7 @@ impl Default for Config {
             store: Arc::new(MemoryStore::new()),
             os: Arc::new(RecordsOnly::default()),
             default_ipam_driver: "default".to_owned(),
+            default_address_pools: Vec::new(),
         }
     }
 }
@@ -37,6 +70,7 @@ impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Config")
             .field("default_ipam_driver", &self.default_ipam_driver)
+            .field("default_address_pools", &self.default_address_pools)
             .finish_non_exhaustive()
     }
 }
@@ -166,6 +200,79 @@ impl Controller {
         }
         ipams.insert(name.to_owned(), driver);
         Ok(())
+    }
+
+    /// Replaces the network driver registered as `name` (or registers it): a reloaded
+    /// version takes over the networks of the old one.
+    pub fn replace_driver(&self, name: &str, driver: Arc<dyn NetworkDriver>) {
+        self.inner
+            .drivers
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(name.to_owned(), driver);
+    }
+
+    /// Replaces the IPAM driver registered as `name` (or registers it).
+    pub fn replace_ipam_driver(&self, name: &str, driver: Arc<dyn IpamDriver>) {
+        self.inner
+            .ipams
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(name.to_owned(), driver);
+    }
+
+    /// Unregisters the network driver `name`; refused while a network uses it. Holds
+    /// the network-creation lock so that no network can start using it meanwhile.
+    pub async fn unregister_driver(&self, name: &str) -> Result<(), Error> {
+        let _networks = self.inner.networks_lock.clone().lock_owned().await;
+        self.refuse_if_used(false, name)?;
+        self.inner
+            .drivers
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(name);
+        Ok(())
+    }
+
+    /// Unregisters the IPAM driver `name`; refused while a network uses it.
+    pub async fn unregister_ipam_driver(&self, name: &str) -> Result<(), Error> {
+        let _networks = self.inner.networks_lock.clone().lock_owned().await;
+        self.refuse_if_used(true, name)?;
+        self.inner
+            .ipams
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(name);
+        Ok(())
+    }
+
+    /// The names of the networks whose network driver (or IPAM driver, if `ipam`) is
+    /// `name`.
+    pub fn networks_using(&self, ipam: bool, name: &str) -> Vec<String> {
+        self.state()
+            .networks
+            .values()
+            .filter(|n| {
+                if ipam {
+                    n.ipam_driver == name && !crate::network::skips_ipam(&n.driver)
+                } else {
+                    n.driver == name
+                }
+            })
+            .map(|n| n.name.clone())
+            .collect()
+    }
+
+    fn refuse_if_used(&self, ipam: bool, name: &str) -> Result<(), Error> {
+        let networks = self.networks_using(ipam, name);
+        if networks.is_empty() {
+            return Ok(());
+        }
+        Err(Error::DriverInUse {
+            kind: if ipam { "IPAM" } else { "network" },
+            name: name.to_owned(),
+            networks: networks.join(", "),
+        })
     }
 
     /// The names of the registered network drivers.

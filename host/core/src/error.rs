@@ -191,6 +191,16 @@ pub enum Error {
         /// The endpoints' names.
         endpoints: String,
     },
+    /// A driver cannot go while networks use it.
+    #[error("{kind} driver `{name}` is used by networks {networks}: remove those networks first")]
+    DriverInUse {
+        /// `network` or `IPAM`.
+        kind: &'static str,
+        /// The driver's name.
+        name: String,
+        /// The networks' names.
+        networks: String,
+    },
     /// No such network.
     #[error("network `{0}` not found")]
     NetworkNotFound(String),
@@ -270,7 +280,8 @@ impl Error {
             | AddressInUse { .. }
             | EndpointAlreadyJoined { .. }
             | EndpointInUse { .. }
-            | ActiveEndpoints { .. } => ErrorKind::Conflict,
+            | ActiveEndpoints { .. }
+            | DriverInUse { .. } => ErrorKind::Conflict,
             EndpointNotJoined { .. } => ErrorKind::InvalidParameter,
             PoolExhausted { .. } => ErrorKind::Unavailable,
             Driver { source, .. } => source.kind(),

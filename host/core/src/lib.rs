@@ -32,7 +32,7 @@ mod rollback;
 mod sandbox;
 pub mod store;
 
-pub use controller::{Config, Controller};
+pub use controller::{AddressPool, Config, Controller};
 pub use driver::{DriverError, Fault, IpamDriver, NetworkDriver};
 pub use endpoint::{Endpoint, EndpointOptions, JoinOptions};
 pub use error::Error;

@@ -4,12 +4,12 @@ use std::net::IpAddr;
 
 use wnet_types::{IpNet, NetworkRequest, Options, Scope};
 
-use crate::controller::Controller;
+use crate::controller::{AddressPool, Controller};
 use crate::endpoint::{Endpoint, EndpointOptions};
 use crate::error::Error;
 use crate::ids;
 use crate::ipam::Ipam;
-use crate::model::NetworkRecord;
+use crate::model::{NetworkRecord, PoolRecord};
 use crate::rollback::Rollback;
 use crate::store;
 
@@ -325,15 +325,20 @@ impl Controller {
         rb: &mut Rollback,
     ) -> Result<(), Error> {
         // libnetwork: IPv4 gets one dynamic pool when none is given; IPv6 only if enabled.
-        let dynamic = [IpamConfig::default()];
         let addressed = !skips_ipam(&record.driver);
         if addressed && record.enable_ipv4 {
-            let configs = if ipv4.is_empty() { &dynamic[..] } else { ipv4 };
-            record.ipv4 = ipam.allocate_pools(record, configs, false, rb).await?;
+            record.ipv4 = if ipv4.is_empty() {
+                self.allocate_default(record, ipam, false, rb).await?
+            } else {
+                ipam.allocate_pools(record, ipv4, false, rb).await?
+            };
         }
         if addressed && record.enable_ipv6 {
-            let configs = if ipv6.is_empty() { &dynamic[..] } else { ipv6 };
-            record.ipv6 = ipam.allocate_pools(record, configs, true, rb).await?;
+            record.ipv6 = if ipv6.is_empty() {
+                self.allocate_default(record, ipam, true, rb).await?
+            } else {
+                ipam.allocate_pools(record, ipv6, true, rb).await?
+            };
         }
         let driver = self.driver(&record.driver)?;
         let request = NetworkRequest {
@@ -364,6 +369,73 @@ impl Controller {
             });
         }
         self.save_network(record)
+    }
+
+    /// One pool for a network that gave no subnet: the lowest subnet of the configured
+    /// default address pools that no network of its address space overlaps, when the
+    /// IPAM is the built-in `default` and pools of the family are configured; else
+    /// whatever the IPAM driver chooses.
+    async fn allocate_default(
+        &self,
+        record: &NetworkRecord,
+        ipam: &Ipam,
+        v6: bool,
+        rb: &mut Rollback,
+    ) -> Result<Vec<PoolRecord>, Error> {
+        let pools: Vec<AddressPool> = self
+            .inner
+            .config
+            .default_address_pools
+            .iter()
+            .filter(|p| p.base.addr().is_ipv6() == v6)
+            .copied()
+            .collect();
+        if ipam.name != "default" || pools.is_empty() {
+            return ipam
+                .allocate_pools(record, &[IpamConfig::default()], v6, rb)
+                .await;
+        }
+        let taken: Vec<IpNet> = self
+            .state()
+            .networks
+            .values()
+            .filter(|n| n.address_space == record.address_space)
+            .flat_map(|n| n.ipv4.iter().chain(&n.ipv6).map(|p| p.pool))
+            .collect();
+        for pool in &pools {
+            let Ok(subnets) = pool.base.subnets(pool.size) else {
+                continue;
+            };
+            for subnet in subnets {
+                if taken
+                    .iter()
+                    .any(|t| t.contains(&subnet) || subnet.contains(t))
+                {
+                    continue;
+                }
+                match ipam
+                    .allocate_pools(record, &[IpamConfig::subnet(subnet)], v6, rb)
+                    .await
+                {
+                    // Taken outside wnet's records (another address space's driver
+                    // state, say): the next one.
+                    Err(Error::PoolOverlap { .. }) => continue,
+                    other => return other,
+                }
+            }
+        }
+        Err(Error::PoolExhausted {
+            what: if v6 { "IPv6 pool" } else { "IPv4 pool" },
+            network: record.name.clone(),
+            detail: format!(
+                "every subnet of the default address pools ({}) is in use; add a pool to default-address-pools in the config, or give --subnet",
+                pools
+                    .iter()
+                    .map(|p| format!("{} split /{}", p.base, p.size))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        })
     }
 
     /// The network with this id, or this name, or whose id starts with this prefix

@@ -3,6 +3,9 @@
 //! WebAssembly components from `drivers/` when this crate builds, and embedded with
 //! their manifests.
 
+mod set;
+
+pub use set::{DriverInfo, DriverSet, Reload, SetError, Source};
 use wnet_runtime::{LoadError, LoadedDriver, Manifest, Runtime};
 
 /// A built-in driver: its component and its manifest.

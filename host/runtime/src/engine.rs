@@ -17,7 +17,7 @@ use crate::check::{self, CONTRACT_VERSION, ComponentReport};
 use crate::error::LoadError;
 use crate::host::HostState;
 use crate::host::kernel::{DriverKernel, Kernel, Ledger};
-use crate::instance::{Instance, Limits, World};
+use crate::instance::{Instance, Limits, Stats, World};
 use crate::ipam::WasmIpamDriver;
 use crate::manifest::{Capability, DriverKind, Manifest};
 use crate::network::WasmNetworkDriver;
@@ -86,6 +86,22 @@ impl LoadedDriver {
         match self {
             LoadedDriver::Network(d) => d.manifest(),
             LoadedDriver::Ipam(d) => d.manifest(),
+        }
+    }
+
+    /// Its limits, as granted.
+    pub fn limits(&self) -> Limits {
+        match self {
+            LoadedDriver::Network(d) => d.limits(),
+            LoadedDriver::Ipam(d) => d.limits(),
+        }
+    }
+
+    /// Its call counters.
+    pub fn stats(&self) -> &Stats {
+        match self {
+            LoadedDriver::Network(d) => d.stats(),
+            LoadedDriver::Ipam(d) => d.stats(),
         }
     }
 

@@ -97,7 +97,7 @@ impl SysctlGrant {
 }
 
 /// The two kinds of driver, each a WIT world.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DriverKind {
     /// Exports `wnet:driver/network-driver`.

@@ -1,0 +1,262 @@
+//! wnet's settings: built-in defaults, overridden by the config file (TOML, `--config`,
+//! default `/etc/wnet/wnet.toml` when it exists), overridden by flags and environment.
+//! Unknown keys in the file are errors, so that a typo is never silently ignored.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+use wnet_core::AddressPool;
+use wnet_runtime::{Limits, RuntimeConfig};
+
+/// Where the config file is looked for when `--config` is not given.
+pub const DEFAULT_CONFIG: &str = "/etc/wnet/wnet.toml";
+/// The default data directory.
+pub const DEFAULT_DATA_DIR: &str = "/var/lib/wnet";
+/// The default run directory.
+pub const DEFAULT_RUN_DIR: &str = "/run/wnet";
+/// The default drivers folder.
+pub const DEFAULT_DRIVERS_DIR: &str = "/etc/wnet/drivers";
+
+/// The config file's shape.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct File {
+    /// `--data-dir`.
+    pub data_dir: Option<PathBuf>,
+    /// `--run-dir`.
+    pub run_dir: Option<PathBuf>,
+    /// The daemon's socket (`wnet daemon --socket`); default `<run-dir>/wnet.sock`.
+    pub socket: Option<PathBuf>,
+    /// `--drivers-dir`.
+    pub drivers_dir: Option<PathBuf>,
+    /// `--log-level`.
+    pub log_level: Option<String>,
+    /// Docker's `default-address-pools`: where networks without `--subnet` take theirs.
+    #[serde(default)]
+    pub default_address_pools: Vec<PoolEntry>,
+    /// Limits of drivers whose manifest sets none.
+    #[serde(default)]
+    pub limits: LimitsEntry,
+    /// The most a driver's manifest may ask for.
+    #[serde(default)]
+    pub ceilings: LimitsEntry,
+}
+
+/// One `[[default-address-pools]]` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolEntry {
+    /// The range, in CIDR form.
+    pub base: String,
+    /// The prefix length of each network's subnet.
+    pub size: u8,
+}
+
+/// A `[limits]` or `[ceilings]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct LimitsEntry {
+    /// Linear memory, MiB.
+    pub memory_mib: Option<u64>,
+    /// The deadline of one driver call, milliseconds.
+    pub call_timeout_ms: Option<u64>,
+}
+
+impl LimitsEntry {
+    fn apply(&self, mut limits: Limits) -> anyhow::Result<Limits> {
+        if let Some(mib) = self.memory_mib {
+            limits.memory_bytes = usize::try_from(mib)
+                .ok()
+                .and_then(|m| m.checked_mul(1 << 20))
+                .with_context(|| format!("memory-mib = {mib} is too large"))?;
+        }
+        if let Some(ms) = self.call_timeout_ms {
+            if ms == 0 {
+                bail!("call-timeout-ms = 0: a driver call needs some time; give 1 or more");
+            }
+            limits.call_timeout = Duration::from_millis(ms);
+        }
+        Ok(limits)
+    }
+}
+
+/// Everything a command needs to know of where and how wnet runs.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The store and the compiled-driver cache.
+    pub data_dir: PathBuf,
+    /// Sandboxes' namespace files (`<run>/netns/NAME`).
+    pub run_dir: PathBuf,
+    /// The daemon's socket.
+    pub socket: PathBuf,
+    /// Drivers installed beside the built-ins: `NAME.wasm` with `NAME.toml`.
+    pub drivers_dir: PathBuf,
+    /// The tracing filter.
+    pub log_level: String,
+    /// Docker's `default-address-pools`.
+    pub default_address_pools: Vec<AddressPool>,
+    /// Limits of drivers whose manifest sets none.
+    pub default_limits: Limits,
+    /// The most a manifest may ask for.
+    pub ceilings: Limits,
+}
+
+/// What flags and environment gave; `None` where they are silent.
+#[derive(Debug, Default)]
+pub struct Overrides {
+    /// `--config`: the file must exist.
+    pub config: Option<PathBuf>,
+    /// `--data-dir`.
+    pub data_dir: Option<PathBuf>,
+    /// `--run-dir`.
+    pub run_dir: Option<PathBuf>,
+    /// `--drivers-dir`.
+    pub drivers_dir: Option<PathBuf>,
+    /// `--log-level`.
+    pub log_level: Option<String>,
+}
+
+impl Settings {
+    /// Flags over the config file over the defaults.
+    pub fn resolve(o: Overrides) -> anyhow::Result<Settings> {
+        let file = match &o.config {
+            Some(path) => read(path)?,
+            None if Path::new(DEFAULT_CONFIG).exists() => read(Path::new(DEFAULT_CONFIG))?,
+            None => File::default(),
+        };
+        let origin = o
+            .config
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG));
+        let run_dir = o
+            .run_dir
+            .or(file.run_dir)
+            .unwrap_or_else(|| DEFAULT_RUN_DIR.into());
+        let mut default_address_pools = Vec::new();
+        for p in &file.default_address_pools {
+            let base = crate::api::cidr(&p.base).map_err(|e| {
+                anyhow::anyhow!("{}: default-address-pools base {e}", origin.display())
+            })?;
+            default_address_pools.push(
+                AddressPool::new(base, p.size).with_context(|| format!("{}", origin.display()))?,
+            );
+        }
+        let defaults = RuntimeConfig::default();
+        let default_limits = file
+            .limits
+            .apply(defaults.default_limits)
+            .with_context(|| format!("{}: [limits]", origin.display()))?;
+        let ceilings = file
+            .ceilings
+            .apply(defaults.ceilings)
+            .with_context(|| format!("{}: [ceilings]", origin.display()))?;
+        if default_limits.memory_bytes > ceilings.memory_bytes
+            || default_limits.call_timeout > ceilings.call_timeout
+        {
+            bail!(
+                "{}: the default [limits] exceed the [ceilings] ({} MiB, {} ms against {} MiB, {} ms): lower the limits or raise the ceilings",
+                origin.display(),
+                default_limits.memory_bytes >> 20,
+                default_limits.call_timeout.as_millis(),
+                ceilings.memory_bytes >> 20,
+                ceilings.call_timeout.as_millis()
+            );
+        }
+        Ok(Settings {
+            data_dir: o
+                .data_dir
+                .or(file.data_dir)
+                .unwrap_or_else(|| DEFAULT_DATA_DIR.into()),
+            socket: file.socket.unwrap_or_else(|| run_dir.join("wnet.sock")),
+            run_dir,
+            drivers_dir: o
+                .drivers_dir
+                .or(file.drivers_dir)
+                .unwrap_or_else(|| DEFAULT_DRIVERS_DIR.into()),
+            log_level: o
+                .log_level
+                .or(file.log_level)
+                .unwrap_or_else(|| "warn".to_owned()),
+            default_address_pools,
+            default_limits,
+            ceilings,
+        })
+    }
+}
+
+fn read(path: &Path) -> anyhow::Result<File> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the config file {}", path.display()))?;
+    toml::from_str(&text).map_err(|e| {
+        anyhow::anyhow!(
+            "config file {}: {}",
+            path.display(),
+            e.to_string().trim_end()
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> anyhow::Result<Settings> {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path =
+            std::env::temp_dir().join(format!("wnet-config-{}-{n}.toml", std::process::id()));
+        std::fs::write(&path, text)?;
+        let s = Settings::resolve(Overrides {
+            config: Some(path.clone()),
+            ..Overrides::default()
+        });
+        let _ = std::fs::remove_file(&path);
+        s
+    }
+
+    #[test]
+    fn a_typo_is_an_error_that_names_the_key() {
+        let e = parse("data-dri = \"/x\"\n").unwrap_err().to_string();
+        assert!(e.contains("data-dri"), "{e}");
+    }
+
+    #[test]
+    fn the_file_sets_and_flags_win() {
+        let s = parse(
+            "data-dir = \"/d\"\nrun-dir = \"/r\"\nlog-level = \"info\"\n\
+             [[default-address-pools]]\nbase = \"10.200.0.0/16\"\nsize = 24\n\
+             [limits]\nmemory-mib = 32\ncall-timeout-ms = 500\n",
+        )
+        .unwrap();
+        assert_eq!(s.data_dir, Path::new("/d"));
+        assert_eq!(s.socket, Path::new("/r/wnet.sock"));
+        assert_eq!(s.log_level, "info");
+        assert_eq!(s.default_address_pools[0].size, 24);
+        assert_eq!(s.default_limits.memory_bytes, 32 << 20);
+        assert_eq!(s.default_limits.call_timeout, Duration::from_millis(500));
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_the_value() {
+        let e =
+            parse("[[default-address-pools]]\nbase = \"10.200.0.0/16\"\nsize = 8\n").unwrap_err();
+        assert!(format!("{e:#}").contains("/8"), "{e:#}");
+        let e =
+            parse("[[default-address-pools]]\nbase = \"10.200.0/16\"\nsize = 24\n").unwrap_err();
+        assert!(format!("{e:#}").contains("10.200.0/16"), "{e:#}");
+        let e = parse("[limits]\nmemory-mib = 4096\n").unwrap_err();
+        assert!(format!("{e:#}").contains("ceilings"), "{e:#}");
+    }
+
+    #[test]
+    fn a_missing_named_file_is_an_error() {
+        let e = Settings::resolve(Overrides {
+            config: Some("/nonexistent/wnet.toml".into()),
+            ..Overrides::default()
+        })
+        .unwrap_err();
+        assert!(format!("{e:#}").contains("/nonexistent/wnet.toml"));
+    }
+}
