@@ -27,7 +27,9 @@ pub trait NetworkDriver: Default + 'static {
         Capability::default()
     }
 
-    /// Creates a network's resources.
+    /// Creates a network's resources. The host calls it again, with the same request,
+    /// for a network the driver already knows (in `kv`) when at start it finds the
+    /// driver's links gone: treat a known id as a restore of what is missing.
     fn create_network(&mut self, request: NetworkRequest) -> Result<()>;
 
     /// Deletes a network's resources.

@@ -79,3 +79,145 @@ async fn networks_endpoints_sandboxes_and_driver_state_survive_a_restart() {
     );
     let _ = std::fs::remove_dir_all(path.parent().unwrap());
 }
+
+/// An IPAM driver that keeps its allocations in memory only, and so asks for
+/// libnetwork's request replay at start.
+#[derive(Default)]
+struct ForgetfulIpam {
+    taken: std::sync::Mutex<std::collections::BTreeSet<std::net::IpAddr>>,
+}
+
+#[async_trait::async_trait]
+impl wnet_core::IpamDriver for ForgetfulIpam {
+    fn capability(&self) -> wnet_core::types::IpamCapability {
+        wnet_core::types::IpamCapability {
+            requires_mac_address: false,
+            requires_request_replay: true,
+        }
+    }
+
+    async fn default_address_spaces(
+        &self,
+    ) -> Result<wnet_core::types::AddressSpaces, wnet_core::DriverError> {
+        Ok(wnet_core::types::AddressSpaces {
+            local: "mem".to_owned(),
+            global: "mem".to_owned(),
+        })
+    }
+
+    async fn request_pool(
+        &self,
+        request: &wnet_core::types::PoolRequest,
+    ) -> Result<wnet_core::types::AllocatedPool, wnet_core::DriverError> {
+        let pool = request.pool.ok_or_else(|| {
+            wnet_core::types::Error::new(
+                wnet_core::types::ErrorKind::InvalidParameter,
+                "give --subnet",
+            )
+        })?;
+        Ok(wnet_core::types::AllocatedPool {
+            pool_id: pool.to_string(),
+            pool,
+            meta: Default::default(),
+        })
+    }
+
+    async fn release_pool(&self, _pool_id: &str) -> Result<(), wnet_core::DriverError> {
+        Ok(())
+    }
+
+    async fn request_address(
+        &self,
+        request: &wnet_core::types::AddressRequest,
+    ) -> Result<wnet_core::types::AllocatedAddress, wnet_core::DriverError> {
+        let pool: wnet_core::types::IpNet = request.pool_id.parse().unwrap();
+        let mut taken = self.taken.lock().unwrap();
+        let address = match request.preferred {
+            Some(a) if taken.contains(&a) => {
+                return Err(wnet_core::types::Error::new(
+                    wnet_core::types::ErrorKind::Conflict,
+                    format!("{a} is taken"),
+                )
+                .into());
+            }
+            Some(a) => a,
+            None => pool.hosts().find(|a| !taken.contains(a)).ok_or_else(|| {
+                wnet_core::types::Error::new(wnet_core::types::ErrorKind::Unavailable, "full")
+            })?,
+        };
+        taken.insert(address);
+        Ok(wnet_core::types::AllocatedAddress {
+            address: wnet_core::types::IpNet::new(address, pool.prefix_len()).unwrap(),
+            meta: Default::default(),
+        })
+    }
+
+    async fn release_address(
+        &self,
+        _pool_id: &str,
+        address: std::net::IpAddr,
+    ) -> Result<(), wnet_core::DriverError> {
+        self.taken.lock().unwrap().remove(&address);
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_stateless_ipam_driver_is_given_its_requests_again_at_start() {
+    let path = db("replay");
+    let options = || {
+        NetworkOptions {
+            ipam_driver: Some("mem".to_owned()),
+            ..NetworkOptions::default()
+        }
+        .with_subnet(wnet_core::IpamConfig::subnet(
+            "10.9.0.0/24".parse().unwrap(),
+        ))
+    };
+    {
+        let store = Arc::new(RedbStore::open(&path).unwrap());
+        let host = Host::with_store(store).await;
+        let c = &host.controller;
+        c.register_ipam_driver("mem", Arc::new(ForgetfulIpam::default()))
+            .unwrap();
+        let net = c.new_network("null", "net1", options()).await.unwrap();
+        for name in ["ep1", "ep2"] {
+            net.create_endpoint(name, EndpointOptions::default())
+                .await
+                .unwrap();
+        }
+        assert_eq!(v4(&net.endpoint("ep2").unwrap()), "10.9.0.3/24");
+    }
+    let store = Arc::new(RedbStore::open(&path).unwrap());
+    let host = Host::with_store(store).await;
+    let c = &host.controller;
+    c.register_ipam_driver("mem", Arc::new(ForgetfulIpam::default()))
+        .unwrap();
+    let replayed = c.replay_ipam().await.unwrap();
+    assert_eq!(
+        replayed,
+        ["IPAM driver `mem`: replayed 4 requests"],
+        "the pool, the gateway and two addresses"
+    );
+    let net = c.network("net1").unwrap();
+    let ep3 = net
+        .create_endpoint("ep3", EndpointOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        v4(&ep3),
+        "10.9.0.4/24",
+        "the forgetful driver now knows .1 to .3 are taken"
+    );
+    let err = net
+        .create_endpoint(
+            "ep4",
+            EndpointOptions {
+                ipv4_address: Some("10.9.0.2".parse().unwrap()),
+                ..EndpointOptions::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("10.9.0.2"), "{err}");
+}

@@ -213,12 +213,57 @@ fn undo_bridge(net: &Network, added: &[IpNet]) {
     }
 }
 
+/// `create-network` of a network this driver knows: the host restoring it after a
+/// restart found kernel objects gone (libnetwork's bridge driver does the same when it
+/// re-creates its networks at start). Re-creates a missing bridge, puts back missing
+/// gateway addresses and re-attaches the endpoints' veths that survived.
+fn restore(network_id: &str, mut net: Network) -> Result<()> {
+    let host = kernel::host();
+    if links::get(host, &net.bridge)?.is_none() {
+        let mut bridge = NewLink::new(&net.bridge, LinkKind::Bridge);
+        bridge.mtu = net.mtu;
+        bridge.up = true;
+        links::create(host, &bridge)?;
+        if net.adopted {
+            // The bridge it had adopted is gone: the new one is its own.
+            net.adopted = false;
+            net.was_down = false;
+            kv::set_json(&network_key(network_id), &net)?;
+        }
+        log::log(
+            log::Level::Warn,
+            "bridge was missing: re-created",
+            &[("bridge", &net.bridge), ("network", network_id)],
+        );
+    }
+    let present = addresses::list(host, &net.bridge)?;
+    for a in net.addresses.iter().filter(|a| !present.contains(a)) {
+        addresses::add(host, &net.bridge, *a)?;
+    }
+    let attach = LinkChange {
+        master: Some(net.bridge.clone()),
+        up: Some(true),
+        ..LinkChange::default()
+    };
+    for (_, value) in kv::list(&format!("endpoint/{network_id}/"))? {
+        let ep: Endpoint = serde_json::from_slice(&value)
+            .map_err(|e| Error::internal(format!("endpoint record: {e}")))?;
+        if links::get(host, &ep.host_end)?.is_some_and(|l| l.master.is_none()) {
+            links::set(host, &ep.host_end, &attach)?;
+        }
+    }
+    Ok(())
+}
+
 /// The bridge driver. Everything it knows is in `kv`.
 #[derive(Default)]
 pub struct Bridge;
 
 impl NetworkDriver for Bridge {
     fn create_network(&mut self, request: NetworkRequest) -> Result<()> {
+        if let Some(known) = kv::get_json::<Network>(&network_key(&request.network_id))? {
+            return restore(&request.network_id, known);
+        }
         let mut net = parse(&request)?;
         let host = kernel::host();
         if let Some(other) = network_using(&net.bridge)? {

@@ -70,6 +70,12 @@ impl From<wnet_core::Error> for ApiError {
     }
 }
 
+impl From<wnet_core::StoreError> for ApiError {
+    fn from(e: wnet_core::StoreError) -> Self {
+        wnet_core::Error::from(e).into()
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         (self.status, axum::Json(json!({ "message": self.message }))).into_response()
@@ -501,7 +507,20 @@ async fn connect(
         ),
         None => None,
     };
-    let sb = sandbox_for(&c, &req.container).await?;
+    // One operation, one commit: a connect that dies half-way leaves no endpoint on
+    // record (and the next start deletes the links it made).
+    wnet_core::store::operation(connect_op(&c, &net, &req.container, ipv4, ipv6)).await?;
+    Ok(StatusCode::OK)
+}
+
+async fn connect_op(
+    c: &Controller,
+    net: &Network,
+    container: &str,
+    ipv4: Option<std::net::Ipv4Addr>,
+    ipv6: Option<std::net::Ipv6Addr>,
+) -> Result<(), ApiError> {
+    let sb = sandbox_for(c, container).await?;
     if sb.endpoints()?.iter().any(|e| e.network_id() == net.id()) {
         return Err(ApiError::conflict(format!(
             "sandbox {} is already connected to network {}",
@@ -526,7 +545,7 @@ async fn connect(
         }
         return Err(e.into());
     }
-    Ok(StatusCode::OK)
+    Ok(())
 }
 
 /// `POST /networks/{id}/disconnect`'s body.
@@ -565,13 +584,17 @@ async fn disconnect(
             net.name()
         )));
     };
-    if let Err(e) = ep.leave(&sb).await {
-        if !req.force {
-            return Err(e.into());
+    wnet_core::store::operation(async {
+        if let Err(e) = ep.leave(&sb).await {
+            if !req.force {
+                return Err(ApiError::from(e));
+            }
+            tracing::warn!(error = %e, "leave failed; removing the endpoint anyway");
         }
-        tracing::warn!(error = %e, "leave failed; removing the endpoint anyway");
-    }
-    ep.delete(req.force).await?;
+        ep.delete(req.force).await?;
+        Ok(())
+    })
+    .await?;
     Ok(StatusCode::OK)
 }
 

@@ -76,6 +76,12 @@ impl Local {
         named: Option<&[(DriverKind, String)]>,
     ) -> anyhow::Result<Local> {
         let store = Arc::new(RedbStore::open(&settings.data_dir.join("wnet.db"))?);
+        let recovered = store.recovered();
+        if recovered {
+            tracing::warn!(
+                "the store was not closed cleanly (a wnet died with it open): reconciling with the kernel"
+            );
+        }
         let nl = Arc::new(RtNetlink::new());
         let host = Namespace::current().context("cannot open this process's network namespace")?;
         let runtime = Runtime::new(RuntimeConfig {
@@ -128,6 +134,14 @@ impl Local {
             .await
             .context("loading the built-in drivers")?;
         drivers.load_folder(|n| all || wanted.contains(n)).await;
+        // The daemon reconciles at every start; a command only after a wnet died with
+        // the store open (its file needed repair), since checking every sandbox and
+        // link costs more than most commands.
+        if named.is_none() || recovered {
+            for repair in drivers.reconcile().await {
+                tracing::info!("reconcile: {repair}");
+            }
+        }
         Ok(Local {
             controller,
             drivers,

@@ -371,6 +371,63 @@ fn a_daemon_that_does_not_answer_is_named() {
     assert!(err(&o).contains("unix:///"), "{}", err(&o));
 }
 
+fn ip(args: &[&str]) {
+    let o = Command::new("ip").args(args).output().unwrap();
+    assert!(o.status.success(), "ip {args:?}: {}", err(&o));
+}
+
+fn link_exists(name: &str) -> bool {
+    Command::new("ip")
+        .args(["link", "show", name])
+        .output()
+        .unwrap()
+        .status
+        .success()
+}
+
+/// With the daemon stopped, things change by hand; the next start repairs what is
+/// wnet's and touches nothing else.
+fn a_restart_repairs_what_changed_by_hand(daemon: std::process::Child) -> std::process::Child {
+    stop_daemon(daemon);
+    // The bridge of network `back` deleted; sandbox a's port on it is left detached.
+    ip(&["link", "del", "wnet-back"]);
+    // A link wnet made whose record a crash lost, and one that is not wnet's.
+    ip(&[
+        "link",
+        "add",
+        "wnorphan",
+        "group",
+        &wnet_netlink::WNET_GROUP.to_string(),
+        "type",
+        "bridge",
+    ]);
+    ip(&["link", "add", "keepme", "type", "bridge"]);
+    // A namespace file no sandbox owns.
+    std::fs::write(format!("{RUN}/netns/ghost"), "").unwrap();
+    let daemon = start_daemon();
+    assert!(link_exists("wnet-back"), "the deleted bridge is re-created");
+    let addrs = Command::new("ip")
+        .args(["-o", "addr", "show", "wnet-back"])
+        .output()
+        .unwrap();
+    assert!(
+        out(&addrs).contains("10.6.0.254/24"),
+        "with its gateway address: {}",
+        out(&addrs)
+    );
+    // Sandbox a reaches the gateway through it again: its veth is a port once more.
+    let host = format!("/proc/{}/ns/net", std::process::id());
+    tcp(&format!("{RUN}/netns/a"), &host, "10.6.0.254");
+    assert!(!link_exists("wnorphan"), "the orphan link is deleted");
+    assert!(link_exists("keepme"), "a link that is not wnet's stays");
+    ip(&["link", "del", "keepme"]);
+    assert!(
+        !Path::new(&format!("{RUN}/netns/ghost")).exists(),
+        "the orphan namespace file is removed"
+    );
+    daemon
+}
+
 fn check(name: &str, f: impl FnOnce() + std::panic::UnwindSafe) {
     let ok = std::panic::catch_unwind(f).is_ok();
     println!("test {name} ... {}", if ok { "ok" } else { "FAILED" });
@@ -401,8 +458,23 @@ fn main() {
         let _ = std::fs::remove_dir_all("/run/wnet-cli-test");
         std::fs::create_dir_all("/run/wnet-cli-test").unwrap();
         std::fs::write(CONFIG, "").unwrap();
-        let daemon = (mode == "daemon").then(start_daemon);
+        let mut daemon = (mode == "daemon").then(start_daemon);
         for (name, step) in steps {
+            if name == "everything_goes_at_the_end"
+                && let Some(d) = daemon.take()
+            {
+                let repaired =
+                    std::panic::catch_unwind(move || a_restart_repairs_what_changed_by_hand(d));
+                let ok = repaired.is_ok();
+                check(
+                    "daemon::a_restart_repairs_what_changed_by_hand",
+                    move || {
+                        assert!(ok);
+                    },
+                );
+                daemon = repaired.ok();
+                passed += 1;
+            }
             check(&format!("{mode}::{name}"), step);
             passed += 1;
         }

@@ -21,7 +21,7 @@ pub(crate) struct Ipam {
 }
 
 impl Ipam {
-    fn fail(&self, call: &'static str, source: DriverError) -> Error {
+    pub(crate) fn fail(&self, call: &'static str, source: DriverError) -> Error {
         Error::Driver {
             kind: "IPAM",
             driver: self.name.clone(),

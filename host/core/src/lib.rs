@@ -28,6 +28,7 @@ mod ipam;
 mod model;
 mod network;
 pub mod osl;
+mod reconcile;
 mod rollback;
 mod sandbox;
 pub mod store;

@@ -44,6 +44,22 @@ pub struct NetworkRecord {
 }
 
 impl NetworkRecord {
+    /// What its driver's `create-network` is given: at creation, and again to restore
+    /// the network after a restart found its kernel objects gone.
+    pub fn request(&self) -> wnet_types::NetworkRequest {
+        wnet_types::NetworkRequest {
+            network_id: self.id.clone(),
+            name: self.name.clone(),
+            options: self.options.clone(),
+            labels: self.labels.clone(),
+            internal: self.internal,
+            enable_ipv4: self.enable_ipv4,
+            enable_ipv6: self.enable_ipv6,
+            ipv4_data: self.ipam_data(false),
+            ipv6_data: self.ipam_data(true),
+        }
+    }
+
     /// The pools of one family.
     pub fn pools(&self, v6: bool) -> &[PoolRecord] {
         if v6 { &self.ipv6 } else { &self.ipv4 }

@@ -2,7 +2,7 @@
 
 use std::net::IpAddr;
 
-use wnet_types::{IpNet, NetworkRequest, Options, Scope};
+use wnet_types::{IpNet, Options, Scope};
 
 use crate::controller::{AddressPool, Controller};
 use crate::endpoint::{Endpoint, EndpointOptions};
@@ -341,19 +341,8 @@ impl Controller {
             };
         }
         let driver = self.driver(&record.driver)?;
-        let request = NetworkRequest {
-            network_id: record.id.clone(),
-            name: record.name.clone(),
-            options: record.options.clone(),
-            labels: record.labels.clone(),
-            internal: record.internal,
-            enable_ipv4: record.enable_ipv4,
-            enable_ipv6: record.enable_ipv6,
-            ipv4_data: record.ipam_data(false),
-            ipv6_data: record.ipam_data(true),
-        };
         driver
-            .create_network(&request)
+            .create_network(&record.request())
             .await
             .map_err(|source| Error::Driver {
                 kind: "network",

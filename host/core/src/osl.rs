@@ -72,6 +72,21 @@ pub trait SandboxOs: Send + Sync {
         sandbox: &OsSandbox,
         iface: &Interface,
     ) -> Result<(), OsError>;
+    /// Whether the sandbox's namespace is still there: after a reboot wnet's are gone,
+    /// and an adopted one goes with the last process in it.
+    async fn alive(&self, _sandbox: &OsSandbox) -> bool {
+        true
+    }
+    /// Whether an attached interface is still in the sandbox under its name (a crash
+    /// in the middle of a disconnect can leave the record without it).
+    async fn interface_present(&self, _sandbox: &OsSandbox, _iface: &Interface) -> bool {
+        true
+    }
+    /// Removes the namespaces wnet made that none of `known` is (a crash between
+    /// making one and recording it leaves one behind); returns their paths.
+    async fn remove_orphans(&self, _known: &[OsSandbox]) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// Sandboxes as records only: no namespace is made and no interface configured. For

@@ -442,6 +442,35 @@ impl DriverSet {
         Ok(())
     }
 
+    /// After a restart, once the drivers are loaded: replays IPAM requests for the
+    /// IPAM drivers that keep no state, removes sandboxes whose namespace is gone and
+    /// namespaces no sandbox owns, deletes links a crash left unrecorded, and asks the
+    /// drivers whose links went missing (a bridge deleted by hand) to restore their
+    /// networks. One commit. Returns every repair, one line each; each is logged.
+    pub async fn reconcile(&self) -> Vec<String> {
+        let result = wnet_core::store::operation(async {
+            let mut repairs = match self.controller.replay_ipam().await {
+                Ok(r) => r,
+                Err(e) => vec![format!("IPAM replay failed: {e}")],
+            };
+            repairs.extend(self.controller.reconcile_sandboxes().await);
+            let sandboxes: Vec<String> = self
+                .controller
+                .sandboxes()
+                .iter()
+                .map(|s| s.id().to_owned())
+                .collect();
+            let (links, missing) = self.runtime.reconcile_links(&sandboxes).await;
+            repairs.extend(links);
+            for driver in missing {
+                repairs.extend(self.controller.restore_networks(&driver).await);
+            }
+            Ok::<_, wnet_core::Error>(repairs)
+        })
+        .await;
+        result.unwrap_or_else(|e| vec![format!("recording the repairs failed: {e}")])
+    }
+
     /// Every loaded driver, by name.
     pub async fn list(&self) -> Vec<DriverInfo> {
         let entries = self.entries.lock().await;

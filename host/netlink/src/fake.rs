@@ -33,6 +33,7 @@ impl Default for Space {
                 master: None,
                 mtu: Some(65536),
                 mac: None,
+                group: 0,
             }],
             addrs: Vec::new(),
             routes: Vec::new(),
@@ -92,6 +93,7 @@ impl Netlink for FakeNetlink {
                     master: None,
                     mtu: link.mtu,
                     mac: *peer_mac,
+                    group: link.group,
                 });
                 Ok(())
             })?;
@@ -131,6 +133,7 @@ impl Netlink for FakeNetlink {
                 master: link.master,
                 mtu: link.mtu,
                 mac: link.mac,
+                group: link.group,
             });
             Ok(index)
         })

@@ -173,7 +173,17 @@ pub struct NewLink {
     /// interfaces: on a bridge with hundreds of ports that chatter is flooded to every
     /// port and makes each attach cost more than the one before.
     pub ipv6_autoconf: bool,
+    /// Its device group (`ip link … group N`); 0, the kernel's default, for none.
+    /// wnet marks the links it creates with [`WNET_GROUP`], for the kernel's own
+    /// record of what is wnet's.
+    pub group: u32,
 }
+
+/// The device group of every link wnet creates for a driver (`ip link show group
+/// 2003727732`; the number spells "wnet" in ASCII). Set in the creating request
+/// itself, so it costs nothing, and it lets a restart find links a crash left behind
+/// before their record was written.
+pub const WNET_GROUP: u32 = 0x776e_6574;
 
 impl NewLink {
     /// A link of `kind` named `name`, down, with the kernel's defaults.
@@ -186,6 +196,7 @@ impl NewLink {
             master: None,
             up: false,
             ipv6_autoconf: true,
+            group: 0,
         }
     }
 }
@@ -227,6 +238,8 @@ pub struct Link {
     pub mtu: Option<u32>,
     /// Its MAC address.
     pub mac: Option<MacAddress>,
+    /// Its device group.
+    pub group: u32,
 }
 
 /// An address on a link.

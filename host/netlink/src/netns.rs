@@ -155,14 +155,20 @@ impl Namespace {
         if !self.0.owned {
             return Ok(());
         }
-        match umount2(&self.0.path, MntFlags::MNT_DETACH) {
+        Self::remove_at(&self.0.path)
+    }
+
+    /// Removes the bind mount and file at `path`, whatever is left of them: a
+    /// namespace wnet made, or the empty file of one a crash left unmounted.
+    pub fn remove_at(path: &Path) -> Result<()> {
+        match umount2(path, MntFlags::MNT_DETACH) {
             Ok(()) | Err(Errno::EINVAL | Errno::ENOENT) => {}
-            Err(e) => return Err(ns_error(&self.0.path, format!("cannot unmount: {e}"))),
+            Err(e) => return Err(ns_error(path, format!("cannot unmount: {e}"))),
         }
-        match std::fs::remove_file(&self.0.path) {
+        match std::fs::remove_file(path) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(ns_error(&self.0.path, e)),
+            Err(e) => Err(ns_error(path, e)),
         }
     }
 

@@ -144,7 +144,15 @@ impl SandboxOs for KernelSandboxes {
         if sandbox.host {
             return Ok(());
         }
-        let ns = self.namespace(sandbox)?;
+        let ns = match self.namespace(sandbox) {
+            Ok(ns) => ns,
+            // Gone already (a reboot emptied the run directory, say): what is left of
+            // the file wnet made goes.
+            Err(_) if sandbox.owned => {
+                return Namespace::remove_at(Path::new(&sandbox.key)).map_err(os);
+            }
+            Err(_) => return Ok(()),
+        };
         self.open
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -154,6 +162,48 @@ impl SandboxOs for KernelSandboxes {
             ns.remove().map_err(os)?;
         }
         Ok(())
+    }
+
+    async fn alive(&self, sandbox: &OsSandbox) -> bool {
+        if sandbox.host {
+            return true;
+        }
+        // The path, opened afresh: a namespace this process still holds open lives on
+        // after its file or its last process is gone.
+        let Ok(now) = Namespace::adopt(Path::new(&sandbox.key)) else {
+            return false;
+        };
+        let open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        open.get(&sandbox.key)
+            .is_none_or(|held| held.inode() == now.inode())
+    }
+
+    async fn interface_present(&self, sandbox: &OsSandbox, iface: &Interface) -> bool {
+        let Ok(ns) = self.namespace(sandbox) else {
+            return false;
+        };
+        // A failure to ask is not proof of absence: only a clear "no such link" is.
+        !matches!(self.nl.link_by_name(&ns, &iface.dst_name).await, Ok(None))
+    }
+
+    async fn remove_orphans(&self, known: &[OsSandbox]) -> Vec<String> {
+        let Ok(dir) = std::fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
+        let mut removed = Vec::new();
+        for path in dir.filter_map(Result::ok).map(|e| e.path()) {
+            let key = path.display().to_string();
+            if known.iter().any(|k| k.key == key) {
+                continue;
+            }
+            match Namespace::remove_at(&path) {
+                Ok(()) => removed.push(key),
+                Err(e) => {
+                    tracing::warn!(path = %key, error = %e, "cannot remove an orphan namespace")
+                }
+            }
+        }
+        removed
     }
 
     async fn attach(&self, sandbox: &OsSandbox, iface: &Interface) -> Result<(), OsError> {

@@ -86,6 +86,9 @@ fn with_common<T>(mut b: LinkMessageBuilder<T>, link: &NewLink) -> LinkMessage {
     if let Some(master) = link.master {
         b = b.controller(master);
     }
+    if link.group != 0 {
+        b = b.append_extra_attribute(LinkAttribute::Group(link.group));
+    }
     // A link without IPv6 autoconfiguration comes up only after that is set: the
     // kernel takes the setting in a SETLINK, not in the NEWLINK.
     if link.up && link.ipv6_autoconf {
@@ -117,11 +120,13 @@ fn parse_link(m: &LinkMessage) -> Option<Link> {
         master: None,
         mtu: None,
         mac: None,
+        group: 0,
     };
     for attr in &m.attributes {
         match attr {
             LinkAttribute::IfName(n) => link.name = n.clone(),
             LinkAttribute::Mtu(mtu) => link.mtu = Some(*mtu),
+            LinkAttribute::Group(g) => link.group = *g,
             LinkAttribute::Controller(c) => link.master = Some(*c),
             LinkAttribute::Address(a) if a.len() == 6 => {
                 link.mac = Some(MacAddress([a[0], a[1], a[2], a[3], a[4], a[5]]));
@@ -270,6 +275,9 @@ impl Netlink for RtNetlink {
                 }
                 if let Some(mtu) = link.mtu {
                     peer = peer.mtu(mtu);
+                }
+                if link.group != 0 {
+                    peer = peer.append_extra_attribute(LinkAttribute::Group(link.group));
                 }
                 let b = LinkMessageBuilder::<LinkVeth>::new_with_info_kind(InfoKind::Veth)
                     .name(link.name.clone())

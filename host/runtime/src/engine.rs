@@ -300,6 +300,70 @@ impl Runtime {
         Component::new(&self.inner.engine, wasm).map_err(|e| compile_error(driver, &e))
     }
 
+    /// Brings the links ledger in line with the host's namespace after a restart:
+    /// deletes links wnet created (they carry [`wnet_netlink::WNET_GROUP`]) that no
+    /// ledger entry names — a crash between creating one and recording it — forgets
+    /// entries whose link is gone, and those of sandboxes not in `sandboxes`. Returns
+    /// the repairs, one line each, and the drivers whose links in the host namespace
+    /// went missing (their networks need restoring).
+    pub async fn reconcile_links(
+        &self,
+        sandboxes: &[String],
+    ) -> (Vec<String>, std::collections::BTreeSet<String>) {
+        let mut repairs = Vec::new();
+        let mut missing = std::collections::BTreeSet::new();
+        let Some(kernel) = &self.inner.config.kernel else {
+            return (repairs, missing);
+        };
+        let links = match kernel.netlink.links(&kernel.host).await {
+            Ok(l) => l,
+            Err(e) => {
+                repairs.push(format!(
+                    "cannot list the host's links to reconcile them: {e}"
+                ));
+                return (repairs, missing);
+            }
+        };
+        let ledger = &self.inner.ledger;
+        let entries = ledger.entries();
+        for l in &links {
+            let key = format!("host/{}", l.name);
+            if l.group != wnet_netlink::WNET_GROUP || entries.iter().any(|(k, _, _)| *k == key) {
+                continue;
+            }
+            match kernel.netlink.link_del(&kernel.host, l.index).await {
+                Ok(()) => repairs.push(format!(
+                    "link {}: created by wnet but recorded nowhere (a crash mid-operation); deleted",
+                    l.name
+                )),
+                Err(e) => repairs.push(format!("link {}: orphan, but deleting it failed: {e}", l.name)),
+            }
+        }
+        for (key, driver, _adopted) in entries {
+            if let Some(name) = key.strip_prefix("host/") {
+                if !links.iter().any(|l| l.name == name) {
+                    ledger.forget(&key);
+                    repairs.push(format!(
+                        "link {name} of driver `{driver}`: gone from the host; forgotten"
+                    ));
+                    missing.insert(driver);
+                }
+            } else if let Some(rest) = key.strip_prefix("sandbox/") {
+                let sandbox = rest.split('/').next().unwrap_or_default();
+                if !sandboxes.iter().any(|s| s == sandbox) {
+                    ledger.forget(&key);
+                    repairs.push(format!(
+                        "link {key} of driver `{driver}`: its sandbox is gone; forgotten"
+                    ));
+                }
+            }
+        }
+        for r in &repairs {
+            tracing::warn!("repaired: {r}");
+        }
+        (repairs, missing)
+    }
+
     /// What a component exports and imports, without a manifest (`wnet driver check`).
     pub fn inspect(&self, name: &str, wasm: &[u8]) -> Result<ComponentReport, LoadError> {
         let (component, _) = self.compile(name, wasm)?;

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use redb::{Database, ReadOnlyDatabase, ReadableDatabase, ReadableTable, TableDefinition};
 
@@ -23,6 +23,7 @@ pub const SCHEMA_VERSION: u64 = 1;
 pub struct RedbStore {
     mem: Arc<MemoryStore>,
     disk: Arc<Disk>,
+    recovered: bool,
 }
 
 struct Disk {
@@ -81,7 +82,14 @@ impl RedbStore {
         {
             return Err(too_new(v));
         }
-        let db = Database::create(path).map_err(|e| fail(e.to_string()))?;
+        // redb repairs a file that was open for writing when its process died; that
+        // is how a restart learns the previous wnet crashed.
+        let repaired = Arc::new(AtomicBool::new(false));
+        let flag = repaired.clone();
+        let db = Database::builder()
+            .set_repair_callback(move |_| flag.store(true, Ordering::Relaxed))
+            .create(path)
+            .map_err(|e| fail(e.to_string()))?;
         match schema(&db, &fail)? {
             Some(v) if v > SCHEMA_VERSION => return Err(too_new(v)),
             Some(_) => {}
@@ -109,6 +117,7 @@ impl RedbStore {
             }
         }
         Ok(RedbStore {
+            recovered: repaired.load(Ordering::Relaxed),
             mem: mem.clone(),
             disk: Arc::new(Disk {
                 db,
@@ -122,6 +131,12 @@ impl RedbStore {
     /// The file's path.
     pub fn path(&self) -> &Path {
         &self.disk.path
+    }
+
+    /// The file had to be repaired when it was opened: the process that had it open
+    /// before died without closing it (a crash, SIGKILL, power loss).
+    pub fn recovered(&self) -> bool {
+        self.recovered
     }
 
     /// Transactions committed to the file since it was opened.

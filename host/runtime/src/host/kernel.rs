@@ -160,6 +160,20 @@ impl Ledger {
         }
     }
 
+    /// Every entry: key, owning driver, adopted.
+    pub(crate) fn entries(&self) -> Vec<(String, String, bool)> {
+        lock(&self.entries)
+            .iter()
+            .map(|(k, e)| (k.clone(), e.driver.clone(), e.adopted))
+            .collect()
+    }
+
+    /// Forgets one entry only (not its peer's).
+    pub(crate) fn forget(&self, key: &str) {
+        lock(&self.entries).remove(key);
+        let _ = self.store.delete(LEDGER, key);
+    }
+
     fn rename(&self, from: &str, to: String) -> Result<(), Error> {
         let Some(entry) = lock(&self.entries).remove(from) else {
             return Ok(());
@@ -399,6 +413,7 @@ impl links::Host for HostState {
             // A bridge port carries no address of its own: no IPv6 autoconfiguration,
             // whose chatter a busy bridge would flood to every port.
             ipv6_autoconf: master.is_none(),
+            group: wnet_netlink::WNET_GROUP,
         };
         let index = k
             .kernel
@@ -474,6 +489,7 @@ impl links::Host for HostState {
         new.master = master;
         new.up = up;
         new.ipv6_autoconf = master.is_none();
+        new.group = wnet_netlink::WNET_GROUP;
         let index = k
             .kernel
             .netlink
@@ -495,7 +511,22 @@ impl links::Host for HostState {
     async fn delete(&mut self, ns: u32, name: String) -> Result<(), Error> {
         let k = self.kernel()?.clone();
         let (nskey, space) = self.namespace(ns)?;
-        let index = owned_link(&k, &self.ctx.name.clone(), &nskey, &space, &name, "delete").await?;
+        let index =
+            match owned_link(&k, &self.ctx.name.clone(), &nskey, &space, &name, "delete").await {
+                Ok(index) => index,
+                // Gone already (by hand, or with its namespace): its record goes too.
+                Err(Error::NotFound(why)) => {
+                    if !k
+                        .ledger
+                        .get(&format!("{nskey}/{name}"))
+                        .is_some_and(|e| e.adopted)
+                    {
+                        k.ledger.remove(&format!("{nskey}/{name}"));
+                    }
+                    return Err(Error::NotFound(why));
+                }
+                Err(e) => return Err(e),
+            };
         if k.ledger
             .get(&format!("{nskey}/{name}"))
             .is_some_and(|e| e.adopted)
