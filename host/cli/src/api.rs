@@ -321,6 +321,7 @@ fn network_json(net: &Network) -> Result<Value, ApiError> {
                 "MacAddress": e.mac_address.map(|m| m.to_string()).unwrap_or_default(),
                 "IPv4Address": e.address.map(|a| a.to_string()).unwrap_or_default(),
                 "IPv6Address": e.address_ipv6.map(|a| a.to_string()).unwrap_or_default(),
+                "Aliases": e.aliases,
             }),
         );
     }
@@ -352,27 +353,52 @@ struct ListQuery {
     filters: Option<String>,
 }
 
+/// Docker's rule: the values of one filter are alternatives, the filters must all hold.
 fn matches(n: &Value, filters: &BTreeMap<String, Vec<String>>) -> Result<bool, ApiError> {
     for (k, values) in filters {
+        let mut any = false;
         for v in values {
             let s = |f: &str| n[f].as_str().unwrap_or_default().to_owned();
-            let ok = match k.as_str() {
+            let bool_value = |v: &str| match v {
+                "true" | "1" => Ok(true),
+                "false" | "0" => Ok(false),
+                _ => Err(ApiError::bad(format!("filter {k}={v}: give true or false"))),
+            };
+            any |= match k.as_str() {
                 "driver" => s("Driver") == *v,
                 "name" => s("Name").contains(v.as_str()),
                 "id" => s("Id").starts_with(v.as_str()),
+                "scope" => s("Scope") == *v,
                 "label" => match v.split_once('=') {
                     Some((lk, lv)) => n["Labels"][lk].as_str() == Some(lv),
                     None => n["Labels"].get(v).is_some(),
                 },
+                // No endpoint joined to it.
+                "dangling" => {
+                    let empty = n["Containers"]
+                        .as_object()
+                        .is_none_or(serde_json::Map::is_empty);
+                    empty == bool_value(v)?
+                }
+                // wnet makes no networks of its own: every network is the operator's.
+                "type" => match v.as_str() {
+                    "custom" => true,
+                    "builtin" => false,
+                    _ => {
+                        return Err(ApiError::bad(format!(
+                            "filter type={v}: give custom or builtin"
+                        )));
+                    }
+                },
                 other => {
                     return Err(ApiError::bad(format!(
-                        "unknown filter `{other}`: use driver, name, id or label"
+                        "unknown filter `{other}`: use driver, name, id, label, scope, type or dangling"
                     )));
                 }
             };
-            if !ok {
-                return Ok(false);
-            }
+        }
+        if !any && !values.is_empty() {
+            return Ok(false);
         }
     }
     Ok(true)
@@ -447,6 +473,9 @@ pub struct EndpointConfig {
     /// The addresses asked for.
     #[serde(default, rename = "IPAMConfig")]
     pub ipam_config: Option<EndpointIpam>,
+    /// Other names of the container on the network.
+    #[serde(default)]
+    pub aliases: Vec<String>,
 }
 
 /// The addresses asked for in a connect request.
@@ -492,6 +521,18 @@ async fn connect(
     axum::Json(req): axum::Json<Connect>,
 ) -> Result<StatusCode, ApiError> {
     let net = c.network(&id)?;
+    let aliases = req
+        .endpoint_config
+        .as_ref()
+        .map(|e| e.aliases.clone())
+        .unwrap_or_default();
+    if let Some(bad) = aliases.iter().find(|a| !wnet_core::valid_name(a)) {
+        return Err(wnet_core::Error::InvalidName {
+            object: "alias",
+            name: bad.clone(),
+        }
+        .into());
+    }
     let addrs = req.endpoint_config.and_then(|e| e.ipam_config);
     let ipv4 = match addrs.as_ref().and_then(|a| a.ipv4_address.as_deref()) {
         Some(a) => Some(
@@ -509,7 +550,7 @@ async fn connect(
     };
     // One operation, one commit: a connect that dies half-way leaves no endpoint on
     // record (and the next start deletes the links it made).
-    wnet_core::store::operation(connect_op(&c, &net, &req.container, ipv4, ipv6)).await?;
+    wnet_core::store::operation(connect_op(&c, &net, &req.container, ipv4, ipv6, aliases)).await?;
     Ok(StatusCode::OK)
 }
 
@@ -519,6 +560,7 @@ async fn connect_op(
     container: &str,
     ipv4: Option<std::net::Ipv4Addr>,
     ipv6: Option<std::net::Ipv6Addr>,
+    aliases: Vec<String>,
 ) -> Result<(), ApiError> {
     let sb = sandbox_for(c, container).await?;
     if sb.endpoints()?.iter().any(|e| e.network_id() == net.id()) {
@@ -535,6 +577,7 @@ async fn connect_op(
                 ipv4_address: ipv4,
                 ipv6_address: ipv6,
                 sandbox: Some(sb.id().to_owned()),
+                aliases,
                 ..EndpointOptions::default()
             },
         )
@@ -611,6 +654,7 @@ fn sandbox_json(c: &Controller, sb: &wnet_core::Sandbox) -> Result<Value, ApiErr
             "MacAddress": e.mac_address.map(|m| m.to_string()).unwrap_or_default(),
             "IPv4Address": e.address.map(|a| a.to_string()).unwrap_or_default(),
             "IPv6Address": e.address_ipv6.map(|a| a.to_string()).unwrap_or_default(),
+            "Aliases": e.aliases,
         }));
     }
     Ok(json!({

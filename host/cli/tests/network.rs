@@ -135,7 +135,9 @@ fn lifecycle_with_traffic() {
     let a = ok(&["sandbox", "create", "a"]).trim().to_owned();
     let b = ok(&["sandbox", "create", "b"]).trim().to_owned();
     assert_eq!(a, format!("{RUN}/netns/a"));
-    ok(&["network", "connect", "front", "a"]);
+    ok(&[
+        "network", "connect", "--alias", "web", "--alias", "www", "front", "a",
+    ]);
     ok(&["network", "connect", "--ip", "10.5.0.77", "front", "b"]);
     ok(&["network", "connect", "back", "a"]);
 
@@ -159,7 +161,16 @@ fn lifecycle_with_traffic() {
     ] {
         assert!(back.contains(want), "missing {want} in {back}");
     }
+    // Docker's filter rules: one filter's values are alternatives.
+    let both = ok(&["network", "ls", "-q", "-f", "name=front", "-f", "name=back"]);
+    assert_eq!(both.lines().count(), 2, "{both}");
+    let none = ok(&["network", "ls", "-q", "-f", "dangling=true"]);
+    assert_eq!(none.trim(), "", "both networks have containers: {none}");
     let sb = ok(&["sandbox", "inspect", "a"]);
+    assert!(
+        sb.contains("\"web\"") && sb.contains("\"www\""),
+        "aliases: {sb}"
+    );
     assert!(
         sb.contains("\"Interface\": \"eth0\"") && sb.contains("\"Interface\": \"eth1\""),
         "{sb}"
@@ -270,6 +281,16 @@ fn bad_input_is_refused_and_changes_nothing() {
             "network `nosuch` not found",
         ),
         (&["sandbox", "create", "a"], 1, "sandbox `a` already exists"),
+        (
+            &["network", "connect", "--alias", "no way", "back", "b2"],
+            1,
+            "invalid alias name `no way`",
+        ),
+        (
+            &["network", "ls", "-f", "dangling=maybe"],
+            1,
+            "dangling=maybe",
+        ),
         (&["network", "frobnicate"], 2, "unrecognized subcommand"),
     ];
     let mut before = before;

@@ -33,6 +33,9 @@ pub struct EndpointOptions {
     /// The sandbox the endpoint is created for. Its driver may then create the
     /// interface inside it directly; the endpoint can join only that sandbox.
     pub sandbox: Option<String>,
+    /// Other names the container has on this network (Docker's `--alias`), recorded
+    /// for name resolution.
+    pub aliases: Vec<String>,
 }
 
 /// How to join a sandbox.
@@ -544,6 +547,12 @@ pub(crate) async fn create(
             name: name.to_owned(),
         });
     }
+    if let Some(bad) = options.aliases.iter().find(|a| !ids::valid_name(a)) {
+        return Err(Error::InvalidName {
+            object: "alias",
+            name: bad.clone(),
+        });
+    }
     let _op = ctrl.network_lock(network_id).await;
     let (network, sandbox) = {
         let state = ctrl.state();
@@ -617,6 +626,7 @@ pub(crate) async fn create(
         options: options.options.clone(),
         created_in_sandbox: None,
         join: None,
+        aliases: options.aliases.clone(),
     };
     let mut rb = Rollback::new();
     let result = create_steps(
@@ -901,6 +911,7 @@ mod tests {
             address_ipv6_pool: None,
             options: Options::new(),
             created_in_sandbox: None,
+            aliases: Vec::new(),
             join: Some(JoinRecord {
                 sandbox_id: "s".to_owned(),
                 info: JoinInfo::default(),

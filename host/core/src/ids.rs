@@ -24,7 +24,7 @@ fn fill(bytes: &mut [u8]) {
 }
 
 /// Whether `name` is a valid object name: Docker's `^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`.
-pub(crate) fn valid_name(name: &str) -> bool {
+pub fn valid_name(name: &str) -> bool {
     let mut chars = name.chars();
     chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
         && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))

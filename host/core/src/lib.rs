@@ -37,6 +37,7 @@ pub use controller::{AddressPool, Config, Controller};
 pub use driver::{DriverError, Fault, IpamDriver, NetworkDriver};
 pub use endpoint::{Endpoint, EndpointOptions, JoinOptions};
 pub use error::Error;
+pub use ids::valid_name;
 pub use model::{EndpointRecord, JoinRecord, NetworkRecord, PoolRecord, SandboxRecord};
 pub use network::{IpamConfig, Network, NetworkOptions};
 pub use osl::{Interface, OsError, OsSandbox, RecordsOnly, SandboxOs};

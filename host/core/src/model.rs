@@ -139,6 +139,9 @@ pub struct EndpointRecord {
     pub created_in_sandbox: Option<String>,
     /// The join, while the endpoint is joined to a sandbox.
     pub join: Option<JoinRecord>,
+    /// Other names of the container on this network (`--alias`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
 }
 
 /// An endpoint's join to a sandbox.

@@ -144,8 +144,9 @@ pub struct LsArgs {
     /// Whole ids.
     #[arg(long)]
     pub no_trunc: bool,
-    /// Keep networks matching: driver=, name=, id= (a prefix) or label=KEY[=VALUE]
-    /// (repeatable; all must match).
+    /// Keep networks matching: driver=, name=, id= (a prefix), label=KEY[=VALUE],
+    /// scope=, type=custom|builtin, dangling=true|false (repeatable: values of one
+    /// filter are alternatives, different filters must all match, as Docker's).
     #[arg(short, long, value_parser = key_value)]
     pub filter: Vec<(String, String)>,
     /// table (default) or json.
@@ -293,6 +294,9 @@ pub struct ConnectArgs {
     /// The IPv6 address.
     #[arg(long)]
     pub ip6: Option<std::net::Ipv6Addr>,
+    /// Another name for the sandbox on this network (repeatable).
+    #[arg(long)]
+    pub alias: Vec<String>,
     /// The network.
     pub network: String,
     /// A wnet sandbox, or the path of a network namespace to adopt
@@ -309,6 +313,7 @@ pub async fn connect(b: &Backend, args: &ConnectArgs) -> anyhow::Result<()> {
                 ipv4_address: args.ip.map(|a| a.to_string()),
                 ipv6_address: args.ip6.map(|a| a.to_string()),
             }),
+            aliases: args.alias.clone(),
         }),
     })?;
     b.call(
