@@ -52,6 +52,18 @@ fn ns_error(path: &Path, reason: impl std::fmt::Display) -> NetlinkError {
     }
 }
 
+/// The kind of namespace an nsfs file is (`CLONE_NEWNET`…), asked of the kernel with
+/// `NS_GET_NSTYPE`; `None` when the kernel cannot say.
+fn ns_type(file: &File) -> Option<libc::c_int> {
+    /// `_IO(NSIO, 0x3)`, from linux/nsfs.h.
+    const NS_GET_NSTYPE: libc::c_ulong = 0xb703;
+    // SAFETY: NS_GET_NSTYPE takes no argument and only reads the descriptor, which is
+    // open for as long as `file` is borrowed.
+    #[expect(unsafe_code, reason = "an ioctl without arguments")]
+    let kind = unsafe { libc::ioctl(std::os::fd::AsRawFd::as_raw_fd(file), NS_GET_NSTYPE) };
+    (kind >= 0).then_some(kind)
+}
+
 impl Namespace {
     /// The namespace of the calling thread.
     pub fn current() -> Result<Self> {
@@ -93,12 +105,18 @@ impl Namespace {
         let ns = Self::open(path, false)?;
         let fs = nix::sys::statfs::fstatfs(&ns.0.file).map_err(|e| ns_error(path, e))?;
         let is_nsfs = fs.filesystem_type() == nix::sys::statfs::NSFS_MAGIC;
-        let is_net = is_nsfs && {
-            let file = ns.0.file.try_clone().map_err(|e| ns_error(path, e))?;
-            std::thread::spawn(move || setns(&file, CloneFlags::CLONE_NEWNET).is_ok())
-                .join()
-                .unwrap_or(false)
-        };
+        let is_net = is_nsfs
+            && match ns_type(&ns.0.file) {
+                Some(kind) => kind == libc::CLONE_NEWNET,
+                // A kernel without NS_GET_NSTYPE (before 4.11): try entering it, on a
+                // thread of its own.
+                None => {
+                    let file = ns.0.file.try_clone().map_err(|e| ns_error(path, e))?;
+                    std::thread::spawn(move || setns(&file, CloneFlags::CLONE_NEWNET).is_ok())
+                        .join()
+                        .unwrap_or(false)
+                }
+            };
         if !is_net {
             return Err(ns_error(path, "not a network namespace"));
         }
