@@ -145,6 +145,9 @@ fn namespaces() -> Pin<Box<dyn Future<Output = ()>>> {
         assert!(Path::new(DIR).join("names-a").exists());
         let err = Namespace::adopt(Path::new("/etc/hostname")).unwrap_err();
         assert!(err.to_string().contains("not a network namespace"), "{err}");
+        // A namespace file of another kind is refused too.
+        let err = Namespace::adopt(Path::new("/proc/self/ns/uts")).unwrap_err();
+        assert!(err.to_string().contains("not a network namespace"), "{err}");
         // A thread inside sees the namespace, the caller does not move.
         let inside = a
             .run(|| std::fs::read_link("/proc/thread-self/ns/net").unwrap())
