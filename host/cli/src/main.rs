@@ -72,9 +72,11 @@ enum Command {
         #[command(subcommand)]
         command: DriverCommand,
     },
-    /// Serve the API on a Unix socket, with the built-in drivers loaded.
+    /// Serve the API on a Unix socket, with the built-in drivers and the drivers
+    /// folder's loaded; SIGHUP rescans the folder, SIGTERM stops after the requests in
+    /// flight. Reconciles the kernel with its records at start.
     Daemon {
-        /// The socket; default `<run-dir>/wnet.sock`.
+        /// The socket; default the config file's `socket`, else `<run-dir>/wnet.sock`.
         #[arg(long)]
         socket: Option<PathBuf>,
     },
