@@ -732,6 +732,75 @@ fn nothing_remains_after_leave_delete_and_sandbox_removal() -> Pin<Box<dyn Futur
     })
 }
 
+/// After a restart, an adopted namespace path that now names another namespace (a
+/// process gone and its PID reused, say) is not taken for the sandbox's: reconcile
+/// removes the sandbox, its endpoint and its address, and leaves the new namespace be.
+fn a_sandbox_whose_namespace_was_replaced_is_reconciled_away() -> Pin<Box<dyn Future<Output = ()>>>
+{
+    Box::pin(async {
+        let h = host("replaced").await;
+        let net = bridge(&h, "rep", "10.67.0.0/24").await;
+        let dir = Path::new("/run/wnet-e2e/replaced-outside");
+        let first = Namespace::create(dir, "c").unwrap();
+        let key = first.path().display().to_string();
+        let sb = h
+            .controller
+            .new_sandbox(
+                "adopted",
+                SandboxOptions {
+                    key: Some(key.clone()),
+                    ..SandboxOptions::default()
+                },
+            )
+            .await
+            .unwrap();
+        let ep = attach(&h, &net, &sb, "ep").await;
+        assert_eq!(v4(&ep), "10.67.0.2");
+        drop((sb, ep));
+        // The process that owned the namespace is gone; another one is at its path.
+        first.remove().unwrap();
+        drop(first);
+        let second = Namespace::create(dir, "c").unwrap();
+
+        // A restart: a controller with nothing open, over the same records.
+        let controller = Controller::new(Config {
+            store: h.store.clone(),
+            os: Arc::new(KernelSandboxes::new(h.nl.clone(), h.ns.clone(), &h.run_dir)),
+            ..Config::default()
+        })
+        .unwrap();
+        for d in wnet_drivers::load_all(&h.runtime).await.unwrap() {
+            d.register(&controller).unwrap();
+        }
+        let repairs = controller.reconcile_sandboxes().await;
+        assert!(
+            repairs
+                .iter()
+                .any(|r| r.starts_with("sandbox adopted: its namespace")),
+            "{repairs:?}"
+        );
+        assert!(
+            controller.sandbox("adopted").is_err(),
+            "the sandbox is gone"
+        );
+        let net = controller.network("rep").unwrap();
+        assert!(net.endpoints().is_empty(), "and its endpoint");
+        let sb = controller
+            .new_sandbox("next", SandboxOptions::default())
+            .await
+            .unwrap();
+        let ep = attach(&h, &net, &sb, "next").await;
+        assert_eq!(v4(&ep), "10.67.0.2", "its address was given back");
+        assert!(
+            Path::new(&key).exists(),
+            "the namespace now at the path is not wnet's to remove"
+        );
+        sb.delete().await.unwrap();
+        net.delete().await.unwrap();
+        second.remove().unwrap();
+    })
+}
+
 fn a_driver_is_refused_what_its_manifest_and_ledger_do_not_allow()
 -> Pin<Box<dyn Future<Output = ()>>> {
     Box::pin(async {
@@ -978,7 +1047,7 @@ fn main() {
         eprintln!("netns tests: {e}");
         std::process::exit(1);
     }
-    let tests: [(&str, Test); 10] = [
+    let tests: [(&str, Test); 11] = [
         (
             "dual_stack_and_internal_bridge_networks",
             dual_stack_and_internal_bridge_networks,
@@ -1018,6 +1087,10 @@ fn main() {
         (
             "nothing_remains_after_leave_delete_and_sandbox_removal",
             nothing_remains_after_leave_delete_and_sandbox_removal,
+        ),
+        (
+            "a_sandbox_whose_namespace_was_replaced_is_reconciled_away",
+            a_sandbox_whose_namespace_was_replaced_is_reconciled_away,
         ),
     ];
     let filter: Vec<String> = std::env::args()

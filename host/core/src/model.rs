@@ -179,6 +179,10 @@ pub struct SandboxRecord {
     pub options: Options,
     /// The endpoints joined, in join order, as `(network id, endpoint id)`.
     pub endpoints: Vec<(String, String)>,
+    /// The namespace's inode when the sandbox was made (none for records made before
+    /// wnet recorded it, or without a kernel).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inode: Option<u64>,
 }
 
 impl SandboxRecord {
@@ -188,6 +192,7 @@ impl SandboxRecord {
             key: self.key.clone(),
             owned: self.owned,
             host: self.host_namespace,
+            inode: self.inode,
         }
     }
 }

@@ -22,6 +22,9 @@ pub struct OsSandbox {
     /// The sandbox is the host's own namespace (libnetwork's default sandbox): never
     /// removed, and no interface is ever configured in it.
     pub host: bool,
+    /// The namespace's inode when the sandbox was made: a path that names another
+    /// namespace later (a reused PID under /proc) is not taken for the sandbox's.
+    pub inode: Option<u64>,
 }
 
 /// One interface to configure in a sandbox.
@@ -115,6 +118,7 @@ impl SandboxOs for RecordsOnly {
             ),
             owned: key.is_none(),
             host: false,
+            inode: None,
         })
     }
 
@@ -123,6 +127,7 @@ impl SandboxOs for RecordsOnly {
             key: "/proc/self/ns/net".to_owned(),
             owned: false,
             host: true,
+            inode: None,
         }
     }
 

@@ -149,6 +149,7 @@ impl Controller {
             host_namespace: os.host,
             options: options.options,
             endpoints: Vec::new(),
+            inode: os.inode,
         };
         if let Err(e) = self.save_sandbox(&record) {
             if let Err(undo) = self.inner.config.os.remove(&os).await {

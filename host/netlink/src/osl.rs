@@ -60,6 +60,13 @@ impl KernelSandboxes {
             Namespace::adopt(path)
         }
         .map_err(os)?;
+        if let Some(inode) = sandbox.inode.filter(|i| *i != ns.inode()) {
+            return Err(OsError(format!(
+                "{} names another namespace than the sandbox's (inode {} instead of {inode}): the sandbox's namespace is gone",
+                sandbox.key,
+                ns.inode()
+            )));
+        }
         open.insert(sandbox.key.clone(), ns.clone());
         Ok(ns)
     }
@@ -117,6 +124,7 @@ impl SandboxOs for KernelSandboxes {
             key: ns.path().display().to_string(),
             owned: ns.is_owned(),
             host: false,
+            inode: Some(ns.inode()),
         };
         self.open
             .lock()
@@ -137,6 +145,7 @@ impl SandboxOs for KernelSandboxes {
             key,
             owned: false,
             host: true,
+            inode: None,
         }
     }
 
@@ -173,6 +182,9 @@ impl SandboxOs for KernelSandboxes {
         let Ok(now) = Namespace::adopt(Path::new(&sandbox.key)) else {
             return false;
         };
+        if sandbox.inode.is_some_and(|inode| inode != now.inode()) {
+            return false;
+        }
         let open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
         open.get(&sandbox.key)
             .is_none_or(|held| held.inode() == now.inode())
