@@ -1,4 +1,5 @@
-//! The daemon killed with SIGKILL at random points of a burst of operations, then
+//! First 100 clients at once against the daemon; then the daemon killed with SIGKILL
+//! at random points of a burst of operations, then
 //! restarted: every acknowledged operation is there, no half-operation is visible, no
 //! address is handed out twice, and nothing is leaked in the kernel (links, namespace
 //! files). Runs in network and mount namespaces of its own (needs root).
@@ -354,6 +355,65 @@ fn clean_up() {
     assert_eq!(namespace_files(), 0, "namespace files left");
 }
 
+/// 100 clients at once, each making a sandbox and connecting it to one of 10
+/// networks: every connect succeeds, no address twice in a network, every endpoint on
+/// record and in the kernel.
+fn many_clients_at_once() {
+    for n in 0..10 {
+        ok(
+            "POST",
+            "/networks/create",
+            &format!(
+                "{{\"Name\":\"par{n}\",\"IPAM\":{{\"Config\":[{{\"Subnet\":\"10.{}.0.0/24\"}}]}}}}",
+                100 + n
+            ),
+        );
+    }
+    let clients: Vec<_> = (0..100)
+        .map(|i| {
+            std::thread::spawn(move || {
+                ok(
+                    "POST",
+                    "/sandboxes/create",
+                    &format!("{{\"Name\":\"p{i}\"}}"),
+                );
+                ok(
+                    "POST",
+                    &format!("/networks/par{}/connect", i % 10),
+                    &format!("{{\"Container\":\"p{i}\"}}"),
+                );
+            })
+        })
+        .collect();
+    for c in clients {
+        c.join().unwrap();
+    }
+    let mut endpoints = 0;
+    for n in 0..10 {
+        let net = ok("GET", &format!("/networks/par{n}"), "");
+        let containers = net["Containers"].as_object().unwrap();
+        assert_eq!(containers.len(), 10, "par{n}: {containers:?}");
+        let addresses: BTreeSet<&str> = containers
+            .values()
+            .map(|c| c["IPv4Address"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            addresses.len(),
+            10,
+            "par{n}: an address given twice: {addresses:?}"
+        );
+        endpoints += containers.len();
+    }
+    let veths = wnet_links().iter().filter(|(_, k)| k == "veth").count();
+    assert_eq!(veths, endpoints, "one veth per endpoint");
+    for i in 0..100 {
+        ok("DELETE", &format!("/sandboxes/p{i}"), "");
+    }
+    for n in 0..10 {
+        ok("DELETE", &format!("/networks/par{n}"), "");
+    }
+}
+
 fn main() {
     if let Err(e) = wnet_netlink::isolate_process() {
         eprintln!("crash test: {e}");
@@ -379,6 +439,12 @@ fn main() {
         });
     println!("crash test: {kills} kills, seed {seed}");
     let mut daemon = start_daemon();
+    if std::panic::catch_unwind(many_clients_at_once).is_err() {
+        let _ = daemon.kill();
+        println!("test crash::many_clients_at_once ... FAILED\n\ntest result: FAILED");
+        std::process::exit(101);
+    }
+    println!("test crash::many_clients_at_once ... ok");
     ok("POST", "/networks/create", "{\"Name\":\"shared\"}");
     let mut acknowledged = 0;
     let mut in_flight = 0;
@@ -467,5 +533,5 @@ fn main() {
     println!(
         "test crash::sigkill_at_{kills}_points ... ok ({acknowledged} sandboxes standing at the kills, {in_flight} operations in flight)"
     );
-    println!("\ntest result: ok. 1 passed; 0 failed");
+    println!("\ntest result: ok. 2 passed; 0 failed");
 }
