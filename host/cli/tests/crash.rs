@@ -147,38 +147,65 @@ fn client(it: usize, t: usize, model: &Mutex<Model>, stop: &AtomicBool) {
                 Sb::Absent,
             ));
         }
-        for (method, path, body, next) in steps {
-            if stop.load(Ordering::Relaxed) {
-                return;
-            }
-            model
-                .lock()
-                .unwrap()
-                .sandboxes
-                .entry(name.clone())
-                .or_insert((Sb::Absent, None))
-                .1 = Some(next);
-            match call(method, &path, &body) {
-                Ok((s, _)) if s < 300 => {
-                    model
-                        .lock()
-                        .unwrap()
-                        .sandboxes
-                        .insert(name.clone(), (next, None));
-                }
-                Ok((s, v)) => panic!("{method} {path} refused: {s} {v}"),
-                // Killed: the step stays in flight.
-                Err(_) => return,
-            }
+        if !run_steps(&steps, stop, |step| {
+            step.apply(
+                model
+                    .lock()
+                    .unwrap()
+                    .sandboxes
+                    .entry(name.clone())
+                    .or_insert((Sb::Absent, None)),
+            );
+        }) {
+            return;
         }
     }
+}
+
+/// What happened to a step: sent (in flight), or acknowledged.
+#[derive(Clone, Copy)]
+enum Step<S> {
+    Sent(S),
+    Done(S),
+}
+
+impl<S> Step<S> {
+    /// Records the step on an object's (acknowledged, in flight) pair.
+    fn apply(self, entry: &mut (S, Option<S>)) {
+        match self {
+            Step::Sent(next) => entry.1 = Some(next),
+            Step::Done(next) => *entry = (next, None),
+        }
+    }
+}
+
+/// Runs the steps in order, telling `record` of each before it is sent and when it
+/// is acknowledged; `false` once told to stop or the daemon no longer answers (the
+/// step then stays in flight).
+fn run_steps<S: Copy>(
+    steps: &[(&str, String, String, S)],
+    stop: &AtomicBool,
+    mut record: impl FnMut(Step<S>),
+) -> bool {
+    for (method, path, body, next) in steps {
+        if stop.load(Ordering::Relaxed) {
+            return false;
+        }
+        record(Step::Sent(*next));
+        match call(method, path, body) {
+            Ok((s, _)) if s < 300 => record(Step::Done(*next)),
+            Ok((s, v)) => panic!("{method} {path} refused: {s} {v}"),
+            Err(_) => return false,
+        }
+    }
+    true
 }
 
 /// Creates and removes networks of their own, alongside.
 fn networks(it: usize, model: &Mutex<Model>, stop: &AtomicBool) {
     for k in 0.. {
         let name = format!("n{it}x{k}");
-        for (method, path, body, next) in [
+        let steps = [
             (
                 "POST",
                 "/networks/create".to_owned(),
@@ -186,28 +213,18 @@ fn networks(it: usize, model: &Mutex<Model>, stop: &AtomicBool) {
                 true,
             ),
             ("DELETE", format!("/networks/{name}"), String::new(), false),
-        ] {
-            if stop.load(Ordering::Relaxed) {
-                return;
-            }
-            model
-                .lock()
-                .unwrap()
-                .networks
-                .entry(name.clone())
-                .or_insert((false, None))
-                .1 = Some(next);
-            match call(method, &path, &body) {
-                Ok((s, _)) if s < 300 => {
-                    model
-                        .lock()
-                        .unwrap()
-                        .networks
-                        .insert(name.clone(), (next, None));
-                }
-                Ok((s, v)) => panic!("{method} {path} refused: {s} {v}"),
-                Err(_) => return,
-            }
+        ];
+        if !run_steps(&steps, stop, |step| {
+            step.apply(
+                model
+                    .lock()
+                    .unwrap()
+                    .networks
+                    .entry(name.clone())
+                    .or_insert((false, None)),
+            );
+        }) {
+            return;
         }
     }
 }

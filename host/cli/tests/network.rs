@@ -282,6 +282,16 @@ fn bad_input_is_refused_and_changes_nothing() {
         ),
         (&["sandbox", "create", "a"], 1, "sandbox `a` already exists"),
         (
+            &["sandbox", "inspect", "a", "nosuch"],
+            1,
+            "sandbox `nosuch` not found",
+        ),
+        (
+            &["sandbox", "rm", "nosuch"],
+            1,
+            "sandbox `nosuch` not found",
+        ),
+        (
             &["network", "connect", "--alias", "no way", "back", "b2"],
             1,
             "invalid alias name `no way`",

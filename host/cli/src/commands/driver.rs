@@ -103,25 +103,10 @@ pub async fn ls(b: &Backend, args: &LsArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `driver inspect`: a JSON array; fails if any name is unknown, after printing the
-/// ones found.
+/// `driver inspect`: a JSON array (a name that is both a network and an IPAM
+/// driver's, as `null`, gives both).
 pub async fn inspect(b: &Backend, names: &[String]) -> anyhow::Result<()> {
-    let mut out = Vec::new();
-    let mut missing = None;
-    for name in names {
-        match b.call(Method::GET, &format!("/drivers/{name}"), None).await {
-            Ok(Value::Array(found)) => out.extend(found),
-            Ok(other) => out.push(other),
-            Err(e) => {
-                missing.get_or_insert(e);
-            }
-        }
-    }
-    println!("{}", serde_json::to_string_pretty(&out)?);
-    match missing {
-        Some(e) => Err(e),
-        None => Ok(()),
-    }
+    super::inspect_each(b, "/drivers", names).await
 }
 
 /// `driver install`: prints the name it was installed under.
@@ -147,24 +132,7 @@ pub async fn install(b: &Backend, args: &InstallArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `driver rm`: every name is tried; any failure fails the command.
+/// `driver rm`.
 pub async fn rm(b: &Backend, names: &[String]) -> anyhow::Result<()> {
-    let mut failed = Vec::new();
-    for name in names {
-        match b
-            .call(Method::DELETE, &format!("/drivers/{name}"), None)
-            .await
-        {
-            Ok(_) => println!("{name}"),
-            Err(e) => {
-                eprintln!("wnet: {e:#}");
-                failed.push(name.as_str());
-            }
-        }
-    }
-    if failed.is_empty() {
-        Ok(())
-    } else {
-        bail!("could not remove {}", failed.join(", "))
-    }
+    super::remove_each(b, "/drivers", "drivers", names).await
 }

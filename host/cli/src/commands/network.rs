@@ -228,52 +228,14 @@ pub async fn ls(b: &Backend, args: &LsArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `network inspect`: a JSON array; fails if any name is unknown (after printing the
-/// ones found, as Docker does).
+/// `network inspect`: a JSON array.
 pub async fn inspect(b: &Backend, names: &[String]) -> anyhow::Result<()> {
-    let mut out = Vec::new();
-    let mut missing = None;
-    for name in names {
-        match b
-            .call(Method::GET, &format!("/networks/{name}"), None)
-            .await
-        {
-            Ok(n) => out.push(n),
-            Err(e) => {
-                missing.get_or_insert(e);
-            }
-        }
-    }
-    println!("{}", serde_json::to_string_pretty(&out)?);
-    match missing {
-        Some(e) => Err(e),
-        None => Ok(()),
-    }
+    super::inspect_each(b, "/networks", names).await
 }
 
-/// `network rm`: every name is tried; any failure fails the command.
+/// `network rm`.
 pub async fn rm(b: &Backend, names: &[String]) -> anyhow::Result<()> {
-    let mut failed = Vec::new();
-    for name in names {
-        match b
-            .call(Method::DELETE, &format!("/networks/{name}"), None)
-            .await
-        {
-            Ok(_) => println!("{name}"),
-            Err(e) => failed.push(e),
-        }
-    }
-    match failed.len() {
-        0 => Ok(()),
-        // One failure is the error itself, on one line.
-        1 if names.len() == 1 => Err(failed.remove(0)),
-        n => {
-            for e in &failed {
-                eprintln!("wnet: {e}");
-            }
-            bail!("{n} of {} networks were not removed", names.len())
-        }
-    }
+    super::remove_each(b, "/networks", "networks", names).await
 }
 
 /// `network prune`: removes every network without endpoints.

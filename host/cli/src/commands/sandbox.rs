@@ -56,23 +56,10 @@ pub async fn ls(b: &Backend, quiet: bool) -> anyhow::Result<()> {
 
 /// `sandbox inspect`: a JSON array.
 pub async fn inspect(b: &Backend, names: &[String]) -> anyhow::Result<()> {
-    let mut out = Vec::new();
-    for name in names {
-        out.push(
-            b.call(Method::GET, &format!("/sandboxes/{name}"), None)
-                .await?,
-        );
-    }
-    println!("{}", serde_json::to_string_pretty(&out)?);
-    Ok(())
+    super::inspect_each(b, "/sandboxes", names).await
 }
 
 /// `sandbox rm`: its endpoints leave and go, then its namespace (if wnet made it).
 pub async fn rm(b: &Backend, names: &[String]) -> anyhow::Result<()> {
-    for name in names {
-        b.call(Method::DELETE, &format!("/sandboxes/{name}"), None)
-            .await?;
-        println!("{name}");
-    }
-    Ok(())
+    super::remove_each(b, "/sandboxes", "sandboxes", names).await
 }
