@@ -315,14 +315,7 @@ fn network_json(net: &Network) -> Result<Value, ApiError> {
         let Some(join) = &e.join else { continue };
         containers.insert(
             join.sandbox_id.clone(),
-            json!({
-                "Name": e.name,
-                "EndpointID": e.id,
-                "MacAddress": e.mac_address.map(|m| m.to_string()).unwrap_or_default(),
-                "IPv4Address": e.address.map(|a| a.to_string()).unwrap_or_default(),
-                "IPv6Address": e.address_ipv6.map(|a| a.to_string()).unwrap_or_default(),
-                "Aliases": e.aliases,
-            }),
+            endpoint_json(&e, [("Name", json!(e.name))]),
         );
     }
     Ok(json!({
@@ -641,21 +634,41 @@ async fn disconnect(
     Ok(StatusCode::OK)
 }
 
+/// An endpoint as `network inspect` (under `Containers`) and `sandbox inspect` (under
+/// `Endpoints`) show it: its id, MAC, addresses and aliases, with `extra` fields.
+fn endpoint_json<const N: usize>(
+    e: &wnet_core::EndpointRecord,
+    extra: [(&str, Value); N],
+) -> Value {
+    let mut v = json!({
+        "EndpointID": e.id,
+        "MacAddress": e.mac_address.map(|m| m.to_string()).unwrap_or_default(),
+        "IPv4Address": e.address.map(|a| a.to_string()).unwrap_or_default(),
+        "IPv6Address": e.address_ipv6.map(|a| a.to_string()).unwrap_or_default(),
+        "Aliases": e.aliases,
+    });
+    for (k, x) in extra {
+        v[k] = x;
+    }
+    v
+}
+
 fn sandbox_json(c: &Controller, sb: &wnet_core::Sandbox) -> Result<Value, ApiError> {
     let info = sb.info()?;
     let mut endpoints = Vec::new();
     for ep in sb.endpoints()? {
         let e = ep.info()?;
         let iface = e.join.as_ref().and_then(|j| j.interface.as_ref());
-        endpoints.push(json!({
-            "Network": c.network(&e.network_id)?.name(),
-            "EndpointID": e.id,
-            "Interface": iface.map(|i| i.dst_name.clone()).unwrap_or_default(),
-            "MacAddress": e.mac_address.map(|m| m.to_string()).unwrap_or_default(),
-            "IPv4Address": e.address.map(|a| a.to_string()).unwrap_or_default(),
-            "IPv6Address": e.address_ipv6.map(|a| a.to_string()).unwrap_or_default(),
-            "Aliases": e.aliases,
-        }));
+        endpoints.push(endpoint_json(
+            &e,
+            [
+                ("Network", json!(c.network(&e.network_id)?.name())),
+                (
+                    "Interface",
+                    json!(iface.map(|i| i.dst_name.clone()).unwrap_or_default()),
+                ),
+            ],
+        ));
     }
     Ok(json!({
         "Id": info.id,

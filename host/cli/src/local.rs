@@ -115,12 +115,10 @@ impl Local {
             wanted.insert(r.driver);
             wanted.insert(r.ipam_driver);
         }
-        let builtins: BTreeSet<(DriverKind, String)> = wnet_drivers::BUILTINS
-            .iter()
-            .filter_map(|b| b.manifest().ok().map(|m| (m.kind, m.name)))
-            .collect();
         let exists = |kind: DriverKind, name: &str| {
-            builtins.contains(&(kind, name.to_owned()))
+            wnet_drivers::manifests()
+                .iter()
+                .any(|m| m.kind == kind && m.name == name)
                 || std::fs::read_to_string(settings.drivers_dir.join(format!("{name}.toml")))
                     .ok()
                     .and_then(|t| Manifest::parse(&t).ok())

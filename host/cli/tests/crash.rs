@@ -348,8 +348,8 @@ fn verify(model: &Model) {
     );
 }
 
-/// Removes everything through the API; the kernel must then hold nothing of wnet's.
-fn clean_up() {
+/// Removes every sandbox, and every network but those in `keep`, through the API.
+fn remove_all_but(keep: &[&str]) {
     for s in ok("GET", "/sandboxes", "").as_array().unwrap() {
         ok(
             "DELETE",
@@ -358,12 +358,16 @@ fn clean_up() {
         );
     }
     for n in ok("GET", "/networks", "").as_array().unwrap() {
-        ok(
-            "DELETE",
-            &format!("/networks/{}", n["Name"].as_str().unwrap()),
-            "",
-        );
+        let name = n["Name"].as_str().unwrap();
+        if !keep.contains(&name) {
+            ok("DELETE", &format!("/networks/{name}"), "");
+        }
     }
+}
+
+/// Removes everything through the API; the kernel must then hold nothing of wnet's.
+fn clean_up() {
+    remove_all_but(&[]);
     assert_eq!(
         wnet_links(),
         Vec::new(),
@@ -515,19 +519,7 @@ fn main() {
         }
         // The next round starts from nothing but the shared network, which must still
         // hand out addresses nobody has.
-        for s in ok("GET", "/sandboxes", "").as_array().unwrap() {
-            ok(
-                "DELETE",
-                &format!("/sandboxes/{}", s["Id"].as_str().unwrap()),
-                "",
-            );
-        }
-        for n in ok("GET", "/networks", "").as_array().unwrap() {
-            let name = n["Name"].as_str().unwrap();
-            if name != "shared" {
-                ok("DELETE", &format!("/networks/{name}"), "");
-            }
-        }
+        remove_all_but(&["shared"]);
     }
     let result = std::panic::catch_unwind(clean_up);
     let _ = daemon.kill();

@@ -32,23 +32,34 @@ include!(concat!(env!("OUT_DIR"), "/builtins.rs"));
 
 /// Loads every built-in driver into `runtime`.
 pub async fn load_all(runtime: &Runtime) -> Result<Vec<LoadedDriver>, LoadError> {
-    load_some(runtime, |_| true).await
+    Ok(load_some(runtime, |_| true)
+        .await?
+        .into_iter()
+        .map(|(_, d)| d)
+        .collect())
 }
 
-/// Loads the built-in drivers whose manifest `wanted` accepts: a short-lived process
-/// loads only those its work needs.
+/// Loads the built-in drivers whose manifest `wanted` accepts (a short-lived process
+/// loads only those its work needs), each with the built-in it came from.
 pub async fn load_some(
     runtime: &Runtime,
     wanted: impl Fn(&Manifest) -> bool,
-) -> Result<Vec<LoadedDriver>, LoadError> {
+) -> Result<Vec<(&'static Builtin, LoadedDriver)>, LoadError> {
     let mut loaded = Vec::with_capacity(BUILTINS.len());
     for b in BUILTINS {
         let manifest = b.manifest()?;
         if wanted(&manifest) {
-            loaded.push(runtime.load_digested(b.wasm, b.digest, manifest).await?);
+            loaded.push((b, runtime.load_digested(b.wasm, b.digest, manifest).await?));
         }
     }
     Ok(loaded)
+}
+
+/// The built-ins' manifests, parsed once (a built-in whose manifest does not parse is
+/// absent here; loading it reports why).
+pub fn manifests() -> &'static [Manifest] {
+    static PARSED: std::sync::OnceLock<Vec<Manifest>> = std::sync::OnceLock::new();
+    PARSED.get_or_init(|| BUILTINS.iter().filter_map(|b| b.manifest().ok()).collect())
 }
 
 #[cfg(test)]

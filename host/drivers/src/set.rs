@@ -11,8 +11,6 @@ use wnet_core::Controller;
 use wnet_runtime::manifest::ManifestError;
 use wnet_runtime::{DriverKind, LoadError, LoadedDriver, Manifest, Runtime};
 
-use crate::BUILTINS;
-
 /// Why a driver could not be installed, removed or found.
 #[derive(Debug, thiserror::Error)]
 pub enum SetError {
@@ -146,9 +144,7 @@ pub struct DriverSet {
 }
 
 fn builtin_name(name: &str) -> bool {
-    BUILTINS
-        .iter()
-        .any(|b| b.manifest().is_ok_and(|m| m.name == name))
+    crate::manifests().iter().any(|m| m.name == name)
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -190,21 +186,18 @@ impl DriverSet {
         self.folder.as_deref()
     }
 
-    /// Loads and registers the built-ins `wanted` accepts.
+    /// Loads and registers the built-ins `wanted` accepts (once each).
     pub async fn load_builtins(&self, wanted: impl Fn(&Manifest) -> bool) -> Result<(), LoadError> {
         let mut entries = self.entries.lock().await;
-        for b in BUILTINS {
-            let manifest = b.manifest()?;
-            if !wanted(&manifest) || entries.contains_key(&(manifest.name.clone(), manifest.kind)) {
-                continue;
-            }
-            let driver = self
-                .runtime
-                .load_digested(b.wasm, b.digest, manifest.clone())
-                .await?;
+        let loaded = crate::load_some(&self.runtime, |m| {
+            wanted(m) && !entries.contains_key(&(m.name.clone(), m.kind))
+        })
+        .await?;
+        for (b, driver) in loaded {
             register(&self.controller, &driver);
+            let m = driver.manifest();
             entries.insert(
-                (manifest.name.clone(), manifest.kind),
+                (m.name.clone(), m.kind),
                 Entry {
                     driver,
                     source: Source::Builtin,
