@@ -26,7 +26,8 @@ pub enum Backend {
     Local {
         /// The API's routes over the local controller.
         api: Router,
-        _local: Local,
+        /// The controller itself.
+        local: Local,
     },
     /// A daemon's socket.
     Remote(PathBuf),
@@ -85,8 +86,16 @@ impl Backend {
         let local = Local::open(settings, lock, named).await?;
         Ok(Backend::Local {
             api: crate::api::router(local.api()),
-            _local: local,
+            local,
         })
+    }
+
+    /// Ends the command: an in-process controller records its clean end (see
+    /// [`Local::finish`]).
+    pub fn finish(self) {
+        if let Backend::Local { local, .. } = self {
+            local.finish();
+        }
     }
 
     /// Calls the API; a status of 400 or more is an error carrying the API's message.

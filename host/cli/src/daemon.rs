@@ -61,6 +61,6 @@ async fn serve(settings: &Settings, socket: &Path) -> anyhow::Result<ExitCode> {
         .context("serving the API")?;
     reloads.abort();
     let _ = std::fs::remove_file(socket);
-    drop(local);
+    local.finish();
     Ok(ExitCode::SUCCESS)
 }

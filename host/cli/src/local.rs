@@ -4,6 +4,7 @@
 
 use std::collections::BTreeSet;
 use std::fs::File;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -21,12 +22,50 @@ pub struct Local {
     pub controller: Controller,
     /// Its drivers.
     pub drivers: Arc<DriverSet>,
+    marker: CleanMarker,
     _runtime: Runtime,
     _lock: File,
 }
 
+/// `<data-dir>/wnet.clean`, holding the kernel's boot id: written when a wnet that
+/// had the store open ends without crashing, removed when the next one opens it.
+/// Missing, or from another boot, the kernel may no longer match the records (a
+/// SIGKILL, a crash, a reboot), and the next wnet reconciles before anything else.
+struct CleanMarker(PathBuf);
+
+fn boot_id() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_default()
+}
+
+impl CleanMarker {
+    /// Takes the marker away; whether the wnet before ended cleanly in this boot.
+    fn take(data_dir: &Path) -> (CleanMarker, bool) {
+        let path = data_dir.join("wnet.clean");
+        let clean = std::fs::read_to_string(&path).is_ok_and(|id| {
+            let now = boot_id();
+            !now.is_empty() && id.trim() == now
+        });
+        if let Err(e) = std::fs::remove_file(&path)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(path = %path.display(), error = %e, "cannot remove the clean-exit marker: a crash of this wnet would go unnoticed by the next");
+        }
+        (CleanMarker(path), clean)
+    }
+
+    /// Records a clean end. No fsync: a marker lost to a power cut only costs the
+    /// next wnet a reconcile, which a reboot needs anyway.
+    fn put(&self) {
+        if let Err(e) = std::fs::write(&self.0, boot_id()) {
+            tracing::warn!(path = %self.0.display(), error = %e, "cannot write the clean-exit marker: the next wnet will reconcile");
+        }
+    }
+}
+
 /// The data directory's lock file, created if need be.
-fn lock_file(settings: &Settings) -> anyhow::Result<(File, std::path::PathBuf)> {
+fn lock_file(settings: &Settings) -> anyhow::Result<(File, PathBuf)> {
     std::fs::create_dir_all(&settings.data_dir).with_context(|| {
         format!(
             "cannot create the data directory {} (choose another with --data-dir)",
@@ -76,10 +115,11 @@ impl Local {
         named: Option<&[(DriverKind, String)]>,
     ) -> anyhow::Result<Local> {
         let store = Arc::new(RedbStore::open(&settings.data_dir.join("wnet.db"))?);
-        let recovered = store.recovered();
-        if recovered {
-            tracing::warn!(
-                "the store was not closed cleanly (a wnet died with it open): reconciling with the kernel"
+        let (marker, clean) = CleanMarker::take(&settings.data_dir);
+        let recovered = store.recovered() || !clean;
+        if recovered && named.is_some() {
+            tracing::info!(
+                "the wnet before did not end cleanly in this boot (or none ran yet): reconciling with the kernel"
             );
         }
         let nl = Arc::new(RtNetlink::new());
@@ -132,9 +172,9 @@ impl Local {
             .await
             .context("loading the built-in drivers")?;
         drivers.load_folder(|n| all || wanted.contains(n)).await;
-        // The daemon reconciles at every start; a command only after a wnet died with
-        // the store open (its file needed repair), since checking every sandbox and
-        // link costs more than most commands.
+        // The daemon reconciles at every start; a command only when the wnet before
+        // did not end cleanly in this boot, since checking every sandbox and link
+        // costs more than most commands.
         if named.is_none() || recovered {
             for repair in drivers.reconcile().await {
                 tracing::info!("reconcile: {repair}");
@@ -143,6 +183,7 @@ impl Local {
         Ok(Local {
             controller,
             drivers,
+            marker,
             _runtime: runtime,
             _lock: lock,
         })
@@ -150,6 +191,15 @@ impl Local {
 }
 
 impl Local {
+    /// Ends this wnet cleanly, just before its process exits: records the clean end
+    /// and leaves the engine, the drivers and the store to the process's exit.
+    /// Everything is durable already (each operation committed), and freeing it all
+    /// piece by piece, with redb's clean close, took longer than the kernel does.
+    pub fn finish(self) {
+        self.marker.put();
+        std::mem::forget(self);
+    }
+
     /// The API's shared state over this controller.
     pub fn api(&self) -> crate::api::Api {
         crate::api::Api {

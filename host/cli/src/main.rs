@@ -9,6 +9,7 @@ mod local;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::rc::Rc;
 
 use clap::{CommandFactory, Parser, Subcommand};
 use wnet_runtime::DriverKind;
@@ -212,15 +213,20 @@ fn with_backend<F, Fut>(
     f: F,
 ) -> anyhow::Result<ExitCode>
 where
-    F: FnOnce(backend::Backend) -> Fut,
+    F: FnOnce(Rc<backend::Backend>) -> Fut,
     Fut: Future<Output = anyhow::Result<()>>,
 {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     rt.block_on(async {
-        let b = backend::Backend::open(g.host.as_deref(), &g.settings, named).await?;
-        f(b).await?;
+        let b = Rc::new(backend::Backend::open(g.host.as_deref(), &g.settings, named).await?);
+        // A failed command has rolled its steps back: it too ends cleanly.
+        let result = f(b.clone()).await;
+        if let Ok(b) = Rc::try_unwrap(b) {
+            b.finish();
+        }
+        result?;
         Ok(ExitCode::SUCCESS)
     })
 }

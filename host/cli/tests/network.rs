@@ -416,10 +416,22 @@ fn link_exists(name: &str) -> bool {
         .success()
 }
 
-/// With the daemon stopped, things change by hand; the next start repairs what is
-/// wnet's and touches nothing else.
-fn a_restart_repairs_what_changed_by_hand(daemon: std::process::Child) -> std::process::Child {
-    stop_daemon(daemon);
+/// With no wnet running, things change by hand; the next wnet repairs what is wnet's
+/// and touches nothing else. Through a daemon: the daemon stopped, then started
+/// again. Embedded: a daemon killed with SIGKILL (so it could not record a clean
+/// end), then a plain `wnet network ls`, which must repair before it answers.
+fn a_restart_repairs_what_changed_by_hand(
+    daemon: Option<std::process::Child>,
+) -> Option<std::process::Child> {
+    let embedded = daemon.is_none();
+    match daemon {
+        Some(d) => stop_daemon(d),
+        None => {
+            let mut d = start_daemon();
+            d.kill().unwrap();
+            d.wait().unwrap();
+        }
+    }
     // The bridge of network `back` deleted; sandbox a's port on it is left detached.
     ip(&["link", "del", "wnet-back"]);
     // A link wnet made whose record a crash lost, and one that is not wnet's.
@@ -435,7 +447,12 @@ fn a_restart_repairs_what_changed_by_hand(daemon: std::process::Child) -> std::p
     ip(&["link", "add", "keepme", "type", "bridge"]);
     // A namespace file no sandbox owns.
     std::fs::write(format!("{RUN}/netns/ghost"), "").unwrap();
-    let daemon = start_daemon();
+    let daemon = if embedded {
+        ok(&["network", "ls"]);
+        None
+    } else {
+        Some(start_daemon())
+    };
     assert!(link_exists("wnet-back"), "the deleted bridge is re-created");
     let addrs = Command::new("ip")
         .args(["-o", "addr", "show", "wnet-back"])
@@ -491,19 +508,18 @@ fn main() {
         std::fs::write(CONFIG, "").unwrap();
         let mut daemon = (mode == "daemon").then(start_daemon);
         for (name, step) in steps {
-            if name == "everything_goes_at_the_end"
-                && let Some(d) = daemon.take()
-            {
+            if name == "everything_goes_at_the_end" {
+                let d = daemon.take();
                 let repaired =
                     std::panic::catch_unwind(move || a_restart_repairs_what_changed_by_hand(d));
                 let ok = repaired.is_ok();
                 check(
-                    "daemon::a_restart_repairs_what_changed_by_hand",
+                    &format!("{mode}::a_restart_repairs_what_changed_by_hand"),
                     move || {
                         assert!(ok);
                     },
                 );
-                daemon = repaired.ok();
+                daemon = repaired.ok().flatten();
                 passed += 1;
             }
             check(&format!("{mode}::{name}"), step);

@@ -117,12 +117,25 @@ pub(crate) fn defer(committer: &Arc<dyn Committer>, table: &str, key: &str) -> b
 /// together when it ends, whether it succeeded or not (a failed operation has undone
 /// its steps, and what its undo wrote is the truth). An operation inside another joins
 /// it. A failed commit is the operation's error.
-pub async fn operation<T, E: From<StoreError>>(
+///
+/// `op` is boxed: an `async fn` holds its argument future and the future it awaits
+/// side by side, so every nested operation would otherwise triple the size of its
+/// callers' futures (a sandbox delete was 100 KB, moved by memcpy at every poll).
+pub fn operation<T, E: From<StoreError>>(
     op: impl Future<Output = Result<T, E>>,
-) -> Result<T, E> {
-    if PENDING.try_with(|_| ()).is_ok() {
-        return op.await;
+) -> impl Future<Output = Result<T, E>> {
+    let op = Box::pin(op);
+    async move {
+        if PENDING.try_with(|_| ()).is_ok() {
+            return op.await;
+        }
+        scoped(op).await
     }
+}
+
+async fn scoped<T, E: From<StoreError>>(
+    op: std::pin::Pin<Box<impl Future<Output = Result<T, E>>>>,
+) -> Result<T, E> {
     PENDING
         .scope(RefCell::default(), async {
             let result = op.await;
