@@ -79,4 +79,6 @@ impl IpamDriver for DefaultIpam {
 wnet_sdk::export_ipam_driver!(DefaultIpam);
 
 #[cfg(test)]
+mod props;
+#[cfg(test)]
 mod tests;
