@@ -146,3 +146,89 @@ async fn wasi_lends_no_environment_arguments_files_or_sockets() {
         "{err}"
     );
 }
+
+/// Answers too large to use are refused before anything uses them, with the driver,
+/// the call and the limit named; the join is rolled back; an overlong error message
+/// arrives cut, not refused.
+#[tokio::test]
+async fn oversized_answers_are_refused_and_long_errors_cut() {
+    let host = Host::new().await;
+    let LoadedDriver::Network(driver) = host.load(FIXTURE_HOSTILE).await else {
+        panic!("a network driver");
+    };
+    let net = host
+        .controller
+        .new_network("hostile", "n", NetworkOptions::default())
+        .await
+        .unwrap();
+    let sandbox = host
+        .controller
+        .new_sandbox("s", wnet_core::SandboxOptions::default())
+        .await
+        .unwrap();
+    for (i, (how, what, size)) in [
+        ("huge-routes", "static-routes (entries)", "100000"),
+        ("huge-name", "interface-name src-name (bytes)", "1048578"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let ep = net
+            .create_endpoint(
+                &format!("e{i}"),
+                EndpointOptions {
+                    options: hostile("join", how),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let err = ep.join(&sandbox, Default::default()).await.unwrap_err();
+        assert!(
+            matches!(fault(&err), Fault::Oversized { .. }),
+            "{how}: {err}"
+        );
+        let msg = err.to_string();
+        assert!(
+            msg.contains("`hostile`")
+                && msg.contains("join")
+                && msg.contains(what)
+                && msg.contains(size)
+                && msg.contains("limit 1024") == (how == "huge-routes"),
+            "{how}: {msg}"
+        );
+        assert!(ep.info().unwrap().join.is_none(), "{how}: not joined");
+        assert!(
+            !host
+                .kv_keys("hostile")
+                .iter()
+                .any(|k| k.starts_with("joined/")),
+            "{how}: the driver was told to leave: {:?}",
+            host.kv_keys("hostile")
+        );
+        ep.delete(false).await.unwrap();
+    }
+    assert_eq!(driver.stats().faults.load(Ordering::Relaxed), 2);
+
+    let opts = NetworkOptions {
+        options: hostile("create-network", "long-error"),
+        ..NetworkOptions::default()
+    };
+    let err = host
+        .controller
+        .new_network("hostile", "loud", opts)
+        .await
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("fails create-network at length") && msg.contains("more bytes cut by wnet"),
+        "{}",
+        &msg[..msg.len().min(300)]
+    );
+    assert!(
+        msg.len() < 70_000,
+        "cut to about 64 KiB: {} bytes",
+        msg.len()
+    );
+    assert_eq!(host.controller.networks().len(), 1, "only `n`");
+}

@@ -62,6 +62,10 @@ pub struct LimitsEntry {
     pub memory_mib: Option<u64>,
     /// The deadline of one driver call, milliseconds.
     pub call_timeout_ms: Option<u64>,
+    /// The most entries of a list or map in one driver answer.
+    pub answer_items: Option<u64>,
+    /// The most bytes of a string in one driver answer.
+    pub answer_bytes: Option<u64>,
 }
 
 impl LimitsEntry {
@@ -77,6 +81,18 @@ impl LimitsEntry {
                 bail!("call-timeout-ms = 0: a driver call needs some time; give 1 or more");
             }
             limits.call_timeout = Duration::from_millis(ms);
+        }
+        let size = |key: &str, n: u64, least: u64| {
+            if n < least {
+                bail!("{key} = {n}: too small for an ordinary answer; give {least} or more");
+            }
+            usize::try_from(n).with_context(|| format!("{key} = {n} is too large"))
+        };
+        if let Some(n) = self.answer_items {
+            limits.answer_items = size("answer-items", n, 16)?;
+        }
+        if let Some(n) = self.answer_bytes {
+            limits.answer_bytes = size("answer-bytes", n, 256)?;
         }
         Ok(limits)
     }
@@ -154,14 +170,20 @@ impl Settings {
             .with_context(|| format!("{}: [ceilings]", origin.display()))?;
         if default_limits.memory_bytes > ceilings.memory_bytes
             || default_limits.call_timeout > ceilings.call_timeout
+            || default_limits.answer_items > ceilings.answer_items
+            || default_limits.answer_bytes > ceilings.answer_bytes
         {
             bail!(
-                "{}: the default [limits] exceed the [ceilings] ({} MiB, {} ms against {} MiB, {} ms): lower the limits or raise the ceilings",
+                "{}: the default [limits] exceed the [ceilings] ({} MiB, {} ms, {} answer items, {} answer bytes against {} MiB, {} ms, {}, {}): lower the limits or raise the ceilings",
                 origin.display(),
                 default_limits.memory_bytes >> 20,
                 default_limits.call_timeout.as_millis(),
+                default_limits.answer_items,
+                default_limits.answer_bytes,
                 ceilings.memory_bytes >> 20,
-                ceilings.call_timeout.as_millis()
+                ceilings.call_timeout.as_millis(),
+                ceilings.answer_items,
+                ceilings.answer_bytes
             );
         }
         Ok(Settings {
@@ -248,6 +270,15 @@ mod tests {
         assert!(format!("{e:#}").contains("10.200.0/16"), "{e:#}");
         let e = parse("[limits]\nmemory-mib = 4096\n").unwrap_err();
         assert!(format!("{e:#}").contains("ceilings"), "{e:#}");
+        let e = parse("[limits]\nanswer-items = 3\n").unwrap_err();
+        assert!(format!("{e:#}").contains("answer-items = 3"), "{e:#}");
+        let e = parse("[ceilings]\nanswer-bytes = 1000\n").unwrap_err();
+        assert!(format!("{e:#}").contains("ceilings"), "{e:#}");
+        let s = parse("[limits]\nanswer-items = 64\nanswer-bytes = 4096\n").unwrap();
+        assert_eq!(
+            (s.default_limits.answer_items, s.default_limits.answer_bytes),
+            (64, 4096)
+        );
     }
 
     #[test]

@@ -135,6 +135,10 @@ fn drivers_are_installed_used_and_removed() {
         serde_json::from_str(&ok_in(&dir, &["driver", "inspect", "ipmac2"])).unwrap();
     assert_eq!(inspect[0]["Name"], "ipmac2");
     assert_eq!(inspect[0]["Kind"], "network");
+    // Its manifest sets no limits: the defaults apply, answer sizes among them.
+    assert_eq!(inspect[0]["Limits"]["MemoryMiB"], 64);
+    assert_eq!(inspect[0]["Limits"]["AnswerItems"], 1024);
+    assert_eq!(inspect[0]["Limits"]["AnswerBytes"], 65536);
     assert!(
         inspect[0]["Source"]
             .as_str()

@@ -61,6 +61,18 @@ pub enum Fault {
         /// The limit, in bytes.
         limit_bytes: u64,
     },
+    /// The driver's answer was larger than its limits allow; it was not used.
+    #[error(
+        "the driver's answer is too large: {what} is {size}, its limit {limit} (limits.answer-items and answer-bytes in its manifest); the answer was not used"
+    )]
+    Oversized {
+        /// What in the answer: `"static-routes"`, `"an option value"`.
+        what: String,
+        /// Its size: entries or bytes.
+        size: usize,
+        /// The limit it broke.
+        limit: usize,
+    },
     /// The driver could not be instantiated.
     #[error("the driver could not be instantiated: {message}")]
     Instantiate {

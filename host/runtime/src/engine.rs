@@ -50,10 +50,14 @@ impl Default for RuntimeConfig {
             default_limits: Limits {
                 memory_bytes: 64 << 20,
                 call_timeout: Duration::from_secs(1),
+                answer_items: 1024,
+                answer_bytes: 64 << 10,
             },
             ceilings: Limits {
                 memory_bytes: 1 << 30,
                 call_timeout: Duration::from_secs(60),
+                answer_items: 1 << 20,
+                answer_bytes: 16 << 20,
             },
             kernel: None,
         }
@@ -514,9 +518,19 @@ impl Runtime {
                 ceilings.call_timeout.as_millis() as u64,
             )?),
         };
+        let answer_items = match manifest.limits.answer_items {
+            None => defaults.answer_items,
+            Some(n) => within("limits.answer-items", n, ceilings.answer_items as u64)? as usize,
+        };
+        let answer_bytes = match manifest.limits.answer_bytes {
+            None => defaults.answer_bytes,
+            Some(n) => within("limits.answer-bytes", n, ceilings.answer_bytes as u64)? as usize,
+        };
         Ok(Limits {
             memory_bytes,
             call_timeout,
+            answer_items,
+            answer_bytes,
         })
     }
 }

@@ -9,6 +9,7 @@ use tokio::sync::{Mutex, MutexGuard};
 use wasmtime::{Engine, Store, Trap};
 use wnet_core::{DriverError, Fault};
 
+use crate::answer::Answer;
 use crate::bindings;
 use crate::engine::TICK;
 use crate::host::kernel::DriverKernel;
@@ -22,6 +23,11 @@ pub struct Limits {
     pub memory_bytes: usize,
     /// The deadline of one call.
     pub call_timeout: Duration,
+    /// The most entries of any list or map in one answer (routes, options).
+    pub answer_items: usize,
+    /// The most bytes of any string in one answer; an error message longer than this
+    /// is cut, anything else longer is refused.
+    pub answer_bytes: usize,
 }
 
 /// A world's pre-instantiated component, from which instances are made.
@@ -150,9 +156,17 @@ impl<W: World> Instance<W> {
         Ok(Live { store, bindings })
     }
 
+    /// Counts and logs an answer the host refuses, and makes it the call's error.
+    pub(crate) fn refuse(&self, call: &'static str, fault: Fault) -> DriverError {
+        self.stats.faults.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(driver = %self.ctx.name, call, error = %fault, "driver answer refused");
+        DriverError::Fault(fault)
+    }
+
     /// Puts the instance back after a successful call, or discards it after a failed
-    /// one and says how it failed.
-    pub(crate) fn settle<T>(
+    /// one and says how it failed. An answer over the size limits is a fault too,
+    /// though the instance that gave it is kept: it is not broken, only refused.
+    pub(crate) fn settle<T: Answer>(
         &self,
         mut slot: MutexGuard<'_, Option<Live<W>>>,
         live: Live<W>,
@@ -160,8 +174,10 @@ impl<W: World> Instance<W> {
         result: wasmtime::Result<T>,
     ) -> Result<T, DriverError> {
         match result {
-            Ok(v) => {
+            Ok(mut v) => {
                 *slot = Some(live);
+                v.fit(&self.limits)
+                    .map_err(|fault| self.refuse(call, fault))?;
                 Ok(v)
             }
             Err(e) => {

@@ -76,11 +76,25 @@ impl IpamDriver for WasmIpamDriver {
 
     async fn request_pool(&self, request: &PoolRequest) -> Result<AllocatedPool, DriverError> {
         let req = to_wit::pool_request(request);
-        lift(from_wit::allocated_pool(driver_call!(
+        let answer = driver_call!(
             self.wnet_driver_ipam_driver,
             "request-pool",
             call_request_pool(&req)
-        )?))
+        )?;
+        let limits = self.inst.limits();
+        let pool_id = answer.pool_id.clone();
+        let pool = crate::answer::pool(&answer, &limits)
+            .map_err(|f| self.inst.refuse("request-pool", f))
+            .and_then(|()| lift(from_wit::allocated_pool(answer)));
+        // The driver holds a pool the host will not use: it gets it back (unless its
+        // id is itself what was too long to pass around).
+        if pool.is_err()
+            && pool_id.len() <= limits.answer_bytes
+            && let Err(e) = self.release_pool(&pool_id).await
+        {
+            tracing::warn!(driver = %self.manifest.name, pool = %pool_id, error = %e, "releasing a refused pool failed");
+        }
+        pool
     }
 
     async fn release_pool(&self, pool_id: &str) -> Result<(), DriverError> {
@@ -96,11 +110,23 @@ impl IpamDriver for WasmIpamDriver {
         request: &AddressRequest,
     ) -> Result<AllocatedAddress, DriverError> {
         let req = to_wit::address_request(request);
-        lift(from_wit::allocated_address(driver_call!(
+        let answer = driver_call!(
             self.wnet_driver_ipam_driver,
             "request-address",
             call_request_address(&req)
-        )?))
+        )?;
+        let limits = self.inst.limits();
+        if let Err(f) = crate::answer::address(&answer, &limits) {
+            let refused = self.inst.refuse("request-address", f);
+            // Given back, so that the address is not lost to a refused answer.
+            if let Ok(net) = from_wit::prefix(answer.address)
+                && let Err(e) = self.release_address(&request.pool_id, net.addr()).await
+            {
+                tracing::warn!(driver = %self.manifest.name, address = %net.addr(), error = %e, "releasing a refused address failed");
+            }
+            return Err(refused);
+        }
+        lift(from_wit::allocated_address(answer))
     }
 
     async fn release_address(&self, pool_id: &str, address: IpAddr) -> Result<(), DriverError> {

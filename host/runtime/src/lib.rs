@@ -11,6 +11,7 @@
 //!   out-of-memory becomes a [`wnet_core::Fault`] naming what happened; the instance is
 //!   discarded and the next call makes a new one, which finds the driver's `kv` intact.
 
+mod answer;
 mod bindings;
 mod check;
 mod engine;

@@ -201,6 +201,10 @@ pub struct ManifestLimits {
     pub memory_mib: Option<u64>,
     /// Deadline of one call, in milliseconds.
     pub call_timeout_ms: Option<u64>,
+    /// The most entries of a list or map in one answer.
+    pub answer_items: Option<u64>,
+    /// The most bytes of a string in one answer.
+    pub answer_bytes: Option<u64>,
 }
 
 /// A manifest that cannot be used.
@@ -253,6 +257,18 @@ impl Manifest {
         if self.limits.call_timeout_ms == Some(0) {
             return Err(invalid(
                 "limits.call-timeout-ms must be at least 1".to_owned(),
+            ));
+        }
+        // Below these, an ordinary answer (a join's routes, an interface name, an
+        // error message) would not fit.
+        if self.limits.answer_items.is_some_and(|n| n < 16) {
+            return Err(invalid(
+                "limits.answer-items must be at least 16".to_owned(),
+            ));
+        }
+        if self.limits.answer_bytes.is_some_and(|n| n < 256) {
+            return Err(invalid(
+                "limits.answer-bytes must be at least 256".to_owned(),
             ));
         }
         if self.grants(Capability::Links)

@@ -81,6 +81,23 @@ impl WasmNetworkDriver {
     }
 }
 
+/// A call's outcome with the driver's own error answer as `DriverError::Refused`
+/// (what `driver_call!` does, without returning early on a fault).
+fn refused<T>(
+    r: Result<Result<T, crate::bindings::convert::t::Error>, DriverError>,
+) -> Result<T, DriverError> {
+    r.and_then(|a| a.map_err(|e| DriverError::Refused(from_wit::error(e))))
+}
+
+/// The driver did what it was asked and answered, though the host may refuse the
+/// answer (too large, or invalid once lifted): then the host asks it to undo.
+fn answered<T>(answer: &Result<T, DriverError>) -> bool {
+    matches!(
+        answer,
+        Ok(_) | Err(DriverError::Fault(wnet_core::Fault::Oversized { .. }))
+    )
+}
+
 #[async_trait]
 impl NetworkDriver for WasmNetworkDriver {
     fn capability(&self) -> Capability {
@@ -131,15 +148,25 @@ impl NetworkDriver for WasmNetworkDriver {
         if let Some(sb) = &request.sandbox {
             self.grant(&request.endpoint_id, sb);
         }
-        let answer = driver_call!(
-            self.wnet_driver_network_driver,
+        let answer = refused(driver_call!(
+            raw self.wnet_driver_network_driver,
             "create-endpoint",
             call_create_endpoint(&req)
-        );
-        if answer.is_err() {
+        ));
+        let answered = answered(&answer);
+        let interface = answer.and_then(|a| lift(from_wit::endpoint_interface(a)));
+        if interface.is_err() {
+            // The driver made an endpoint the host will not use: it deletes it.
+            if answered
+                && let Err(e) = self
+                    .delete_endpoint(&request.network_id, &request.endpoint_id)
+                    .await
+            {
+                tracing::warn!(driver = %self.manifest.name, endpoint = %request.endpoint_id, error = %e, "deleting a refused endpoint failed");
+            }
             self.revoke(&request.endpoint_id);
         }
-        lift(from_wit::endpoint_interface(answer?))
+        interface
     }
 
     async fn delete_endpoint(
@@ -173,11 +200,23 @@ impl NetworkDriver for WasmNetworkDriver {
         let req = to_wit::join_request(request);
         // From join until leave, the driver may reach the sandbox.
         self.grant(&request.endpoint_id, &request.sandbox);
-        let answer = driver_call!(self.wnet_driver_network_driver, "join", call_join(&req));
-        if answer.is_err() {
+        let answer = refused(driver_call!(
+            raw self.wnet_driver_network_driver,
+            "join",
+            call_join(&req)
+        ));
+        let answered = answered(&answer);
+        let info = answer.and_then(|a| lift(from_wit::join_info(a)));
+        if info.is_err() {
+            // The driver joined, but the host will not use its answer: it leaves again,
+            // while it still may reach the sandbox.
+            if answered && let Err(e) = self.leave(&request.network_id, &request.endpoint_id).await
+            {
+                tracing::warn!(driver = %self.manifest.name, endpoint = %request.endpoint_id, error = %e, "leaving after a refused join failed");
+            }
             self.revoke(&request.endpoint_id);
         }
-        lift(from_wit::join_info(answer?))
+        info
     }
 
     async fn leave(&self, network_id: &str, endpoint_id: &str) -> Result<(), DriverError> {
