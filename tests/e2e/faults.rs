@@ -232,3 +232,84 @@ async fn oversized_answers_are_refused_and_long_errors_cut() {
     );
     assert_eq!(host.controller.networks().len(), 1, "only `n`");
 }
+
+/// A driver that fails call after call pauses longer and longer before each new
+/// instance, then is quarantined: its calls fail at once, naming the way out, while the
+/// other drivers work; enabled again, it runs.
+#[tokio::test]
+async fn a_driver_failing_in_a_row_backs_off_then_is_quarantined_until_enabled() {
+    let host = Host::new().await;
+    let LoadedDriver::Network(driver) = host.load(FIXTURE_HOSTILE).await else {
+        panic!("a network driver");
+    };
+    let net = host
+        .controller
+        .new_network("hostile", "n", NetworkOptions::default())
+        .await
+        .unwrap();
+    let panics = || EndpointOptions {
+        options: hostile("create-endpoint", "panic"),
+        ..Default::default()
+    };
+    for i in 1..=wnet_runtime::QUARANTINE_AFTER {
+        // Wait out the pause the last failure started.
+        while matches!(driver.state(), wnet_runtime::State::BackingOff { .. }) {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let err = net
+            .create_endpoint(&format!("p{i}"), panics())
+            .await
+            .unwrap_err();
+        assert!(matches!(fault(&err), Fault::Trap { .. }), "{i}: {err}");
+        if i == 2 {
+            // Straight after the second failure in a row, the driver is not run.
+            let err = net
+                .create_endpoint("hasty", EndpointOptions::default())
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(fault(&err), Fault::BackingOff { faults: 2, .. }),
+                "{err}"
+            );
+            assert!(err.to_string().contains("after a pause"), "{err}");
+        }
+    }
+    assert_eq!(
+        driver.state(),
+        wnet_runtime::State::Quarantined {
+            faults: wnet_runtime::QUARANTINE_AFTER
+        }
+    );
+    let calls = driver.stats().calls.load(Ordering::Relaxed);
+    let err = net
+        .create_endpoint("good", EndpointOptions::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(fault(&err), Fault::Quarantined { .. }), "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("`hostile`")
+            && msg.contains("wnet driver enable hostile")
+            && msg.contains("panics in create-endpoint on purpose"),
+        "names the driver, the way out and the last failure: {msg}"
+    );
+    assert_eq!(
+        driver.stats().calls.load(Ordering::Relaxed),
+        calls,
+        "the quarantined driver was not run"
+    );
+    assert!(driver.stats().refused_calls.load(Ordering::Relaxed) >= 2);
+    assert!(
+        driver
+            .last_error()
+            .is_some_and(|e| e.contains("on purpose"))
+    );
+    assert!(net.endpoints().is_empty());
+    others_still_work(&host, "other").await;
+
+    assert!(driver.enable(), "it was quarantined");
+    assert_eq!(driver.state(), wnet_runtime::State::Ok);
+    net.create_endpoint("good", EndpointOptions::default())
+        .await
+        .unwrap();
+}

@@ -899,6 +899,11 @@ fn a_driver_is_refused_what_its_manifest_and_ledger_do_not_allow()
                 "{act}: the host namespace changed"
             );
         }
+        assert_eq!(
+            hostile.refusals(),
+            cases.len() as u64,
+            "each refusal counted, for `wnet driver inspect`"
+        );
         // A driver granted bridges under `br-` still cannot take the bridge driver's.
         let mut rival = wnet_tests::FIXTURE_HOSTILE.manifest();
         rival.name = "rival".into();

@@ -141,6 +141,7 @@ pub fn router(api: Api) -> Router {
         .route("/drivers/install", post(install_driver))
         .route("/drivers/reload", post(reload_drivers))
         .route("/drivers/{name}", get(inspect_driver).delete(remove_driver))
+        .route("/drivers/{name}/enable", post(enable_driver))
         .fallback(|| async {
             ApiError {
                 status: StatusCode::NOT_FOUND,
@@ -737,10 +738,23 @@ fn driver_json(d: &DriverInfo) -> Value {
             "AnswerItems": limits.answer_items,
             "AnswerBytes": limits.answer_bytes,
         },
+        "State": match d.driver.state() {
+            wnet_runtime::State::Ok => json!("ok"),
+            wnet_runtime::State::BackingOff { faults, retry_in } => json!({
+                "BackingOff": { "Faults": faults, "RetryInMs": u64::try_from(retry_in.as_millis()).unwrap_or(u64::MAX) }
+            }),
+            wnet_runtime::State::Quarantined { faults } => json!({
+                "Quarantined": { "Faults": faults }
+            }),
+        },
         "Stats": {
             "Calls": count(&stats.calls),
             "Faults": count(&stats.faults),
             "Instances": count(&stats.instances),
+            "Restarts": count(&stats.instances).saturating_sub(1),
+            "Refusals": d.driver.refusals(),
+            "RefusedCalls": count(&stats.refused_calls),
+            "LastError": d.driver.last_error(),
         },
         "Networks": d.networks,
         "Status": "loaded",
@@ -798,6 +812,11 @@ async fn install_driver(
         )
         .await?;
     Ok(axum::Json(json!({ "Name": name })))
+}
+
+async fn enable_driver(State(set): State<Arc<DriverSet>>, Path(name): Path<String>) -> ApiResult {
+    let was = set.enable(&name).await?;
+    Ok(axum::Json(json!({ "Name": name, "WasQuarantined": was })))
 }
 
 async fn remove_driver(State(set): State<Arc<DriverSet>>, Path(name): Path<String>) -> ApiResult {

@@ -202,6 +202,13 @@ enum DriverApiCommand {
         #[arg(required = true)]
         drivers: Vec<String>,
     },
+    /// Let quarantined drivers run again (a driver is quarantined after 5 failed
+    /// calls in a row).
+    Enable {
+        /// Names.
+        #[arg(required = true)]
+        drivers: Vec<String>,
+    },
 }
 
 /// Runs `f` against the API: the daemon's if one answers (or `--host` names one),
@@ -313,6 +320,7 @@ fn main() -> ExitCode {
                     DriverApiCommand::Inspect { drivers } => d::inspect(&c, &drivers).await,
                     DriverApiCommand::Install(a) => d::install(&c, &a).await,
                     DriverApiCommand::Rm { drivers } => d::rm(&c, &drivers).await,
+                    DriverApiCommand::Enable { drivers } => d::enable(&c, &drivers).await,
                 }
             }),
         },

@@ -139,6 +139,17 @@ fn drivers_are_installed_used_and_removed() {
     assert_eq!(inspect[0]["Limits"]["MemoryMiB"], 64);
     assert_eq!(inspect[0]["Limits"]["AnswerItems"], 1024);
     assert_eq!(inspect[0]["Limits"]["AnswerBytes"], 65536);
+    assert_eq!(inspect[0]["State"], "ok");
+    assert_eq!(inspect[0]["Stats"]["Faults"], 0);
+    assert_eq!(
+        ok_in(&dir, &["driver", "enable", "ipmac2"]).trim(),
+        "ipmac2: enabled (was not quarantined)"
+    );
+    refused_in(
+        &dir,
+        &["driver", "enable", "nosuch"],
+        "no driver named `nosuch`",
+    );
     assert!(
         inspect[0]["Source"]
             .as_str()

@@ -73,6 +73,28 @@ pub enum Fault {
         /// The limit it broke.
         limit: usize,
     },
+    /// The driver failed several calls in a row and waits before its next instance.
+    #[error("the driver failed its last {faults} calls; it is restarted after a pause, in {} ms (last failure: {last})", .retry_in.as_millis())]
+    BackingOff {
+        /// Failures in a row.
+        faults: u32,
+        /// How long until the next attempt.
+        retry_in: Duration,
+        /// The last failure.
+        last: String,
+    },
+    /// The driver failed too many calls in a row and no longer runs.
+    #[error(
+        "the driver is quarantined after {faults} failed calls in a row (last failure: {last}); fix or replace it, then `wnet driver enable {driver}`"
+    )]
+    Quarantined {
+        /// The driver's name, for the command that clears it.
+        driver: String,
+        /// Failures in a row.
+        faults: u32,
+        /// The last failure.
+        last: String,
+    },
     /// The driver could not be instantiated.
     #[error("the driver could not be instantiated: {message}")]
     Instantiate {

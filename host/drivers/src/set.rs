@@ -435,6 +435,25 @@ impl DriverSet {
         Ok(())
     }
 
+    /// Lets a quarantined driver (every kind of that name) run again; whether any was
+    /// quarantined.
+    pub async fn enable(&self, name: &str) -> Result<bool, SetError> {
+        let entries = self.entries.lock().await;
+        let mut found = false;
+        let mut was = false;
+        for ((n, _), e) in entries.iter() {
+            if n == name {
+                found = true;
+                was |= e.driver.enable();
+            }
+        }
+        if !found {
+            return Err(SetError::NotFound(name.to_owned()));
+        }
+        tracing::info!(driver = %name, was_quarantined = was, "driver enabled");
+        Ok(was)
+    }
+
     /// After a restart, once the drivers are loaded: replays IPAM requests for the
     /// IPAM drivers that keep no state, removes sandboxes whose namespace is gone and
     /// namespaces no sandbox owns, deletes links a crash left unrecorded, and asks the

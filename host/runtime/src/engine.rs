@@ -109,6 +109,38 @@ impl LoadedDriver {
         }
     }
 
+    /// Whether it runs, pauses after failures, or is quarantined.
+    pub fn state(&self) -> crate::instance::State {
+        match self {
+            LoadedDriver::Network(d) => d.state(),
+            LoadedDriver::Ipam(d) => d.state(),
+        }
+    }
+
+    /// Its last failure.
+    pub fn last_error(&self) -> Option<String> {
+        match self {
+            LoadedDriver::Network(d) => d.last_error(),
+            LoadedDriver::Ipam(d) => d.last_error(),
+        }
+    }
+
+    /// Lets it run again after a quarantine; whether it was quarantined.
+    pub fn enable(&self) -> bool {
+        match self {
+            LoadedDriver::Network(d) => d.enable(),
+            LoadedDriver::Ipam(d) => d.enable(),
+        }
+    }
+
+    /// Host requests refused by its grants.
+    pub fn refusals(&self) -> u64 {
+        match self {
+            LoadedDriver::Network(d) => d.refusals(),
+            LoadedDriver::Ipam(d) => d.refusals(),
+        }
+    }
+
     /// Registers the driver with a controller under its manifest's name.
     pub fn register(&self, controller: &wnet_core::Controller) -> Result<(), wnet_core::Error> {
         match self {

@@ -59,6 +59,42 @@ pub(crate) struct Live<W> {
     pub(crate) bindings: W,
 }
 
+/// Failures in a row after which a driver is quarantined.
+pub const QUARANTINE_AFTER: u32 = 5;
+/// The pause before the instance after the second failure in a row; it doubles with
+/// each further one.
+const BACKOFF_FIRST: Duration = Duration::from_millis(100);
+
+/// Whether a driver may run: after a failure it is re-created at once; after further
+/// failures in a row, only after a pause that doubles each time; after
+/// [`QUARANTINE_AFTER`] in a row, not until an operator enables it again.
+#[derive(Debug, Default)]
+struct Health {
+    in_a_row: u32,
+    not_before: Option<std::time::Instant>,
+    quarantined: bool,
+    last: Option<String>,
+}
+
+/// What `wnet driver inspect` shows of a driver's health.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum State {
+    /// Running normally.
+    Ok,
+    /// Failed its last calls; the next waits until the pause is over.
+    BackingOff {
+        /// Failures in a row.
+        faults: u32,
+        /// Until the next attempt.
+        retry_in: Duration,
+    },
+    /// Does not run until enabled.
+    Quarantined {
+        /// Failures in a row.
+        faults: u32,
+    },
+}
+
 /// Counters of a driver's life.
 #[derive(Debug, Default)]
 pub struct Stats {
@@ -68,6 +104,8 @@ pub struct Stats {
     pub faults: AtomicU64,
     /// Instances created.
     pub instances: AtomicU64,
+    /// Calls refused at once, without running the driver (backing off or quarantined).
+    pub refused_calls: AtomicU64,
 }
 
 pub(crate) struct Instance<W: World> {
@@ -77,6 +115,7 @@ pub(crate) struct Instance<W: World> {
     ctx: Arc<DriverContext>,
     slot: Mutex<Option<Live<W>>>,
     pub(crate) stats: Stats,
+    health: std::sync::Mutex<Health>,
 }
 
 impl<W: World> Instance<W> {
@@ -101,6 +140,97 @@ impl<W: World> Instance<W> {
             }),
             slot: Mutex::new(None),
             stats: Stats::default(),
+            health: std::sync::Mutex::default(),
+        }
+    }
+
+    fn health(&self) -> std::sync::MutexGuard<'_, Health> {
+        self.health
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The driver's health now.
+    pub(crate) fn state(&self) -> State {
+        let h = self.health();
+        if h.quarantined {
+            return State::Quarantined { faults: h.in_a_row };
+        }
+        match h
+            .not_before
+            .map(|t| t.saturating_duration_since(std::time::Instant::now()))
+        {
+            Some(wait) if !wait.is_zero() => State::BackingOff {
+                faults: h.in_a_row,
+                retry_in: wait,
+            },
+            _ => State::Ok,
+        }
+    }
+
+    /// The last failure, if any.
+    pub(crate) fn last_error(&self) -> Option<String> {
+        self.health().last.clone()
+    }
+
+    /// Lets a quarantined or backing-off driver run again, its count of failures in a
+    /// row cleared. Returns whether it was quarantined.
+    pub(crate) fn enable(&self) -> bool {
+        let mut h = self.health();
+        let was = h.quarantined;
+        h.quarantined = false;
+        h.in_a_row = 0;
+        h.not_before = None;
+        was
+    }
+
+    /// Refuses the call at once if the driver is quarantined or pausing.
+    fn admit(&self) -> Result<(), DriverError> {
+        let h = self.health();
+        let last = || h.last.clone().unwrap_or_default();
+        let refusal = if h.quarantined {
+            Some(Fault::Quarantined {
+                driver: self.ctx.name.to_string(),
+                faults: h.in_a_row,
+                last: last(),
+            })
+        } else {
+            h.not_before
+                .map(|t| t.saturating_duration_since(std::time::Instant::now()))
+                .filter(|wait| !wait.is_zero())
+                .map(|retry_in| Fault::BackingOff {
+                    faults: h.in_a_row,
+                    retry_in,
+                    last: last(),
+                })
+        };
+        match refusal {
+            Some(fault) => {
+                self.stats.refused_calls.fetch_add(1, Ordering::Relaxed);
+                Err(DriverError::Fault(fault))
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Records a call that ended well or badly.
+    fn record(&self, failure: Option<&Fault>) {
+        let mut h = self.health();
+        let Some(fault) = failure else {
+            h.in_a_row = 0;
+            h.not_before = None;
+            return;
+        };
+        h.in_a_row += 1;
+        h.last = Some(fault.to_string());
+        if h.in_a_row >= QUARANTINE_AFTER {
+            if !h.quarantined {
+                tracing::error!(driver = %self.ctx.name, faults = h.in_a_row, last = %fault, "driver quarantined: its calls fail until `wnet driver enable {}`", self.ctx.name);
+            }
+            h.quarantined = true;
+        } else if h.in_a_row >= 2 {
+            let pause = BACKOFF_FIRST * 2u32.pow(h.in_a_row - 2);
+            h.not_before = Some(std::time::Instant::now() + pause);
         }
     }
 
@@ -119,6 +249,7 @@ impl<W: World> Instance<W> {
     pub(crate) async fn take(
         &self,
     ) -> Result<(MutexGuard<'_, Option<Live<W>>>, Live<W>), DriverError> {
+        self.admit()?;
         let mut slot = self.slot.lock().await;
         let mut live = match slot.take() {
             Some(live) => live,
@@ -148,9 +279,11 @@ impl<W: World> Instance<W> {
         store.limiter(|s| &mut s.limiter);
         store.set_epoch_deadline(self.deadline_ticks());
         let bindings = W::instantiate(&self.pre, &mut store).await.map_err(|e| {
-            DriverError::Fault(Fault::Instantiate {
+            let fault = Fault::Instantiate {
                 message: format!("{e:#}"),
-            })
+            };
+            self.record(Some(&fault));
+            DriverError::Fault(fault)
         })?;
         self.stats.instances.fetch_add(1, Ordering::Relaxed);
         Ok(Live { store, bindings })
@@ -159,6 +292,7 @@ impl<W: World> Instance<W> {
     /// Counts and logs an answer the host refuses, and makes it the call's error.
     pub(crate) fn refuse(&self, call: &'static str, fault: Fault) -> DriverError {
         self.stats.faults.fetch_add(1, Ordering::Relaxed);
+        self.record(Some(&fault));
         tracing::warn!(driver = %self.ctx.name, call, error = %fault, "driver answer refused");
         DriverError::Fault(fault)
     }
@@ -178,6 +312,7 @@ impl<W: World> Instance<W> {
                 *slot = Some(live);
                 v.fit(&self.limits)
                     .map_err(|fault| self.refuse(call, fault))?;
+                self.record(None);
                 Ok(v)
             }
             Err(e) => {
@@ -204,6 +339,7 @@ impl<W: World> Instance<W> {
                     }
                 };
                 tracing::warn!(driver = %self.ctx.name, call, error = %fault, "driver call failed; instance discarded");
+                self.record(Some(&fault));
                 drop(live);
                 Err(DriverError::Fault(fault))
             }

@@ -11,7 +11,7 @@ use wnet_types::{
 use crate::bindings::convert::{from_wit, to_wit};
 use crate::bindings::ipam::Ipam;
 use crate::error::LoadError;
-use crate::instance::{Instance, Limits, Stats, driver_call, lift};
+use crate::instance::{Instance, Limits, State, Stats, driver_call, lift};
 use crate::manifest::Manifest;
 
 /// A loaded IPAM driver.
@@ -56,6 +56,26 @@ impl WasmIpamDriver {
     /// Counters of calls, faults and instances.
     pub fn stats(&self) -> &Stats {
         &self.inst.stats
+    }
+
+    /// Whether it runs, pauses after failures, or is quarantined.
+    pub fn state(&self) -> State {
+        self.inst.state()
+    }
+
+    /// Its last failure.
+    pub fn last_error(&self) -> Option<String> {
+        self.inst.last_error()
+    }
+
+    /// Lets it run again after a quarantine; whether it was quarantined.
+    pub fn enable(&self) -> bool {
+        self.inst.enable()
+    }
+
+    /// Host requests refused by its grants.
+    pub fn refusals(&self) -> u64 {
+        self.inst.kernel().map_or(0, |k| k.refusals())
     }
 }
 

@@ -132,6 +132,22 @@ pub async fn install(b: &Backend, args: &InstallArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `driver enable`: prints each name, with what it was.
+pub async fn enable(b: &Backend, names: &[String]) -> anyhow::Result<()> {
+    for name in names {
+        let answer = b
+            .call(Method::POST, &format!("/drivers/{name}/enable"), None)
+            .await?;
+        let was = if answer["WasQuarantined"].as_bool() == Some(true) {
+            "was quarantined"
+        } else {
+            "was not quarantined"
+        };
+        println!("{name}: enabled ({was})");
+    }
+    Ok(())
+}
+
 /// `driver rm`.
 pub async fn rm(b: &Backend, names: &[String]) -> anyhow::Result<()> {
     super::remove_each(b, "/drivers", "drivers", names).await

@@ -48,9 +48,22 @@ pub(crate) struct DriverKernel {
     opened: Mutex<HashMap<String, Namespace>>,
     ledger: Arc<Ledger>,
     driver: String,
+    /// Requests refused by the grants.
+    refusals: std::sync::atomic::AtomicU64,
 }
 
 impl DriverKernel {
+    /// Counts a request its grants refused.
+    pub(crate) fn refused(&self) {
+        self.refusals
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Requests its grants refused so far.
+    pub(crate) fn refusals(&self) -> u64 {
+        self.refusals.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     pub(crate) fn new(
         kernel: Kernel,
         links: LinksGrant,
@@ -66,6 +79,7 @@ impl DriverKernel {
             opened: Mutex::default(),
             ledger,
             driver: driver.to_owned(),
+            refusals: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -213,6 +227,9 @@ impl HostState {
     }
 
     fn refuse(&self, rule: String) -> Error {
+        if let Some(k) = &self.ctx.kernel {
+            k.refused();
+        }
         refuse(&self.ctx.name, rule)
     }
 
@@ -280,6 +297,7 @@ async fn owned_link(
     what: &str,
 ) -> Result<u32, Error> {
     if !k.ledger.owns(&k.driver, &format!("{nskey}/{name}")) {
+        k.refused();
         return Err(refuse(
             driver,
             format!("link `{name}` was not created by this driver: it may not {what} it"),
