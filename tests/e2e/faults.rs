@@ -313,3 +313,43 @@ async fn a_driver_failing_in_a_row_backs_off_then_is_quarantined_until_enabled()
         .await
         .unwrap();
 }
+
+/// A driver call that makes too many host calls traps with the limit named; log lines
+/// past the rate are dropped and counted, and the call itself goes on.
+#[tokio::test]
+async fn host_call_and_log_floods_are_cut_off() {
+    let host = Host::new().await;
+    let LoadedDriver::Network(driver) = host.load(FIXTURE_HOSTILE).await else {
+        panic!("a network driver");
+    };
+    let opts = NetworkOptions {
+        options: hostile("create-network", "host-calls"),
+        ..NetworkOptions::default()
+    };
+    let err = host
+        .controller
+        .new_network("hostile", "busy", opts)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(fault(&err), Fault::HostCalls { limit: 4096 }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("limits.host-calls"), "{err}");
+    assert!(host.controller.networks().is_empty(), "rolled back");
+
+    let opts = NetworkOptions {
+        options: hostile("create-network", "log-spam"),
+        ..NetworkOptions::default()
+    };
+    host.controller
+        .new_network("hostile", "loud", opts)
+        .await
+        .unwrap();
+    // 2000 lines in well under a second against a limit of 1000 a second.
+    let dropped = LoadedDriver::Network(driver).log_dropped();
+    assert!(
+        (500..=1500).contains(&dropped),
+        "about 1000 of 2000 lines dropped: {dropped}"
+    );
+}

@@ -737,6 +737,8 @@ fn driver_json(d: &DriverInfo) -> Value {
             "CallTimeoutMs": u64::try_from(limits.call_timeout.as_millis()).unwrap_or(u64::MAX),
             "AnswerItems": limits.answer_items,
             "AnswerBytes": limits.answer_bytes,
+            "HostCalls": limits.host_calls,
+            "LogLinesPerSecond": limits.log_lines_per_second,
         },
         "State": match d.driver.state() {
             wnet_runtime::State::Ok => json!("ok"),
@@ -754,6 +756,7 @@ fn driver_json(d: &DriverInfo) -> Value {
             "Restarts": count(&stats.instances).saturating_sub(1),
             "Refusals": d.driver.refusals(),
             "RefusedCalls": count(&stats.refused_calls),
+            "LogLinesDropped": d.driver.log_dropped(),
             "LastError": d.driver.last_error(),
         },
         "Networks": d.networks,

@@ -66,6 +66,10 @@ pub struct LimitsEntry {
     pub answer_items: Option<u64>,
     /// The most bytes of a string in one driver answer.
     pub answer_bytes: Option<u64>,
+    /// The most host calls in one driver call.
+    pub host_calls: Option<u64>,
+    /// The most log lines a driver writes per second.
+    pub log_lines_per_second: Option<u64>,
 }
 
 impl LimitsEntry {
@@ -93,6 +97,18 @@ impl LimitsEntry {
         }
         if let Some(n) = self.answer_bytes {
             limits.answer_bytes = size("answer-bytes", n, 256)?;
+        }
+        let count = |key: &str, n: u64, least: u64| {
+            if n < least {
+                bail!("{key} = {n}: too small; give {least} or more");
+            }
+            u32::try_from(n).with_context(|| format!("{key} = {n} is too large"))
+        };
+        if let Some(n) = self.host_calls {
+            limits.host_calls = count("host-calls", n, 16)?;
+        }
+        if let Some(n) = self.log_lines_per_second {
+            limits.log_lines_per_second = count("log-lines-per-second", n, 1)?;
         }
         Ok(limits)
     }
@@ -172,6 +188,8 @@ impl Settings {
             || default_limits.call_timeout > ceilings.call_timeout
             || default_limits.answer_items > ceilings.answer_items
             || default_limits.answer_bytes > ceilings.answer_bytes
+            || default_limits.host_calls > ceilings.host_calls
+            || default_limits.log_lines_per_second > ceilings.log_lines_per_second
         {
             bail!(
                 "{}: the default [limits] exceed the [ceilings] ({} MiB, {} ms, {} answer items, {} answer bytes against {} MiB, {} ms, {}, {}): lower the limits or raise the ceilings",

@@ -61,6 +61,14 @@ pub enum Fault {
         /// The limit, in bytes.
         limit_bytes: u64,
     },
+    /// The driver made more calls into the host in one call than its limit.
+    #[error(
+        "the driver made more than {limit} host calls in one call (limits.host-calls in its manifest); its instance was discarded and is re-created for the next call"
+    )]
+    HostCalls {
+        /// The limit.
+        limit: u32,
+    },
     /// The driver's answer was larger than its limits allow; it was not used.
     #[error(
         "the driver's answer is too large: {what} is {size}, its limit {limit} (limits.answer-items and answer-bytes in its manifest); the answer was not used"

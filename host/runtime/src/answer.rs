@@ -176,6 +176,8 @@ mod tests {
             call_timeout: std::time::Duration::from_secs(1),
             answer_items: 16,
             answer_bytes: 256,
+            host_calls: 16,
+            log_lines_per_second: 1,
         };
         let mut e: Result<(), t::Error> = Err(t::Error::Internal("é".repeat(1000)));
         e.fit(&limits).unwrap();

@@ -52,12 +52,16 @@ impl Default for RuntimeConfig {
                 call_timeout: Duration::from_secs(1),
                 answer_items: 1024,
                 answer_bytes: 64 << 10,
+                host_calls: 4096,
+                log_lines_per_second: 1000,
             },
             ceilings: Limits {
                 memory_bytes: 1 << 30,
                 call_timeout: Duration::from_secs(60),
                 answer_items: 1 << 20,
                 answer_bytes: 16 << 20,
+                host_calls: 1 << 24,
+                log_lines_per_second: 1 << 20,
             },
             kernel: None,
         }
@@ -130,6 +134,14 @@ impl LoadedDriver {
         match self {
             LoadedDriver::Network(d) => d.enable(),
             LoadedDriver::Ipam(d) => d.enable(),
+        }
+    }
+
+    /// Log lines dropped for going over its rate.
+    pub fn log_dropped(&self) -> u64 {
+        match self {
+            LoadedDriver::Network(d) => d.log_dropped(),
+            LoadedDriver::Ipam(d) => d.log_dropped(),
         }
     }
 
@@ -558,11 +570,25 @@ impl Runtime {
             None => defaults.answer_bytes,
             Some(n) => within("limits.answer-bytes", n, ceilings.answer_bytes as u64)? as usize,
         };
+        let host_calls = match manifest.limits.host_calls {
+            None => defaults.host_calls,
+            Some(n) => within("limits.host-calls", n, u64::from(ceilings.host_calls))? as u32,
+        };
+        let log_lines_per_second = match manifest.limits.log_lines_per_second {
+            None => defaults.log_lines_per_second,
+            Some(n) => within(
+                "limits.log-lines-per-second",
+                n,
+                u64::from(ceilings.log_lines_per_second),
+            )? as u32,
+        };
         Ok(Limits {
             memory_bytes,
             call_timeout,
             answer_items,
             answer_bytes,
+            host_calls,
+            log_lines_per_second,
         })
     }
 }

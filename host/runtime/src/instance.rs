@@ -6,14 +6,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{Mutex, MutexGuard};
-use wasmtime::{Engine, Store, Trap};
+use wasmtime::{CallHook, Engine, Store, Trap};
 use wnet_core::{DriverError, Fault};
 
 use crate::answer::Answer;
 use crate::bindings;
 use crate::engine::TICK;
 use crate::host::kernel::DriverKernel;
-use crate::host::{DriverContext, HostState, stdio};
+use crate::host::{DriverContext, HostState, LogBudget, stdio};
+
+/// The call hook's error when a driver call makes too many host calls.
+const HOST_CALLS_HIT: &str = "too many host calls in one driver call";
 use crate::manifest::Manifest;
 
 /// Resource limits of a driver instance.
@@ -28,6 +31,11 @@ pub struct Limits {
     /// The most bytes of any string in one answer; an error message longer than this
     /// is cut, anything else longer is refused.
     pub answer_bytes: usize,
+    /// The most calls into the host (its capabilities and WASI) during one driver call.
+    pub host_calls: u32,
+    /// The most log lines (the `log` capability, stdout and stderr) per second; more
+    /// are dropped and counted.
+    pub log_lines_per_second: u32,
 }
 
 /// A world's pre-instantiated component, from which instances are made.
@@ -137,6 +145,10 @@ impl<W: World> Instance<W> {
                 kv_table: wnet_core::store::driver_table(&manifest.name),
                 stderr_tail: stdio::Tail::default(),
                 kernel,
+                log_budget: Arc::new(LogBudget::new(
+                    manifest.name.as_str(),
+                    limits.log_lines_per_second,
+                )),
             }),
             slot: Mutex::new(None),
             stats: Stats::default(),
@@ -166,6 +178,11 @@ impl<W: World> Instance<W> {
             },
             _ => State::Ok,
         }
+    }
+
+    /// Log lines dropped for going over the rate.
+    pub(crate) fn log_dropped(&self) -> u64 {
+        self.ctx.log_budget.dropped.load(Ordering::Relaxed)
     }
 
     /// The last failure, if any.
@@ -257,6 +274,7 @@ impl<W: World> Instance<W> {
         };
         self.stats.calls.fetch_add(1, Ordering::Relaxed);
         live.store.data_mut().limiter.hit = false;
+        live.store.data_mut().host_calls = 0;
         live.store.set_epoch_deadline(self.deadline_ticks());
         Ok((slot, live))
     }
@@ -277,6 +295,18 @@ impl<W: World> Instance<W> {
             HostState::new(self.ctx.clone(), self.limits.memory_bytes),
         );
         store.limiter(|s| &mut s.limiter);
+        // Every call into the host is counted; past the limit the driver call traps.
+        let host_calls = self.limits.host_calls;
+        store.call_hook(move |mut cx, hook| {
+            if matches!(hook, CallHook::CallingHost) {
+                let s = cx.data_mut();
+                s.host_calls = s.host_calls.saturating_add(1);
+                if s.host_calls > host_calls {
+                    return Err(wasmtime::Error::msg(HOST_CALLS_HIT));
+                }
+            }
+            Ok(())
+        });
         store.set_epoch_deadline(self.deadline_ticks());
         let bindings = W::instantiate(&self.pre, &mut store).await.map_err(|e| {
             let fault = Fault::Instantiate {
@@ -320,6 +350,10 @@ impl<W: World> Instance<W> {
                 let fault = if live.store.data().limiter.hit {
                     Fault::OutOfMemory {
                         limit_bytes: self.limits.memory_bytes as u64,
+                    }
+                } else if live.store.data().host_calls > self.limits.host_calls {
+                    Fault::HostCalls {
+                        limit: self.limits.host_calls,
                     }
                 } else if matches!(e.downcast_ref::<Trap>(), Some(Trap::Interrupt)) {
                     Fault::Deadline {

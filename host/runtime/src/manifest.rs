@@ -205,6 +205,10 @@ pub struct ManifestLimits {
     pub answer_items: Option<u64>,
     /// The most bytes of a string in one answer.
     pub answer_bytes: Option<u64>,
+    /// The most host calls in one driver call.
+    pub host_calls: Option<u64>,
+    /// The most log lines per second.
+    pub log_lines_per_second: Option<u64>,
 }
 
 /// A manifest that cannot be used.
@@ -269,6 +273,14 @@ impl Manifest {
         if self.limits.answer_bytes.is_some_and(|n| n < 256) {
             return Err(invalid(
                 "limits.answer-bytes must be at least 256".to_owned(),
+            ));
+        }
+        if self.limits.host_calls.is_some_and(|n| n < 16) {
+            return Err(invalid("limits.host-calls must be at least 16".to_owned()));
+        }
+        if self.limits.log_lines_per_second == Some(0) {
+            return Err(invalid(
+                "limits.log-lines-per-second must be at least 1".to_owned(),
             ));
         }
         if self.grants(Capability::Links)

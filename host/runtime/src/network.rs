@@ -95,6 +95,11 @@ impl WasmNetworkDriver {
         self.inst.enable()
     }
 
+    /// Log lines dropped for going over its rate.
+    pub fn log_dropped(&self) -> u64 {
+        self.inst.log_dropped()
+    }
+
     /// Host requests refused by its grants.
     pub fn refusals(&self) -> u64 {
         self.inst.kernel().map_or(0, |k| k.refusals())

@@ -21,6 +21,9 @@ fn cut(s: &str, max: usize) -> &str {
 
 impl Host for HostState {
     fn log(&mut self, level: Level, message: String, fields: Vec<(String, String)>) {
+        if !self.ctx.log_budget.admit() {
+            return;
+        }
         let driver = &*self.ctx.name;
         let message = cut(&message, MAX_MESSAGE);
         let fields: Vec<String> = fields

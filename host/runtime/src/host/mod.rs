@@ -25,6 +25,52 @@ pub(crate) struct DriverContext {
     pub(crate) stderr_tail: stdio::Tail,
     /// The driver\'s access to the kernel, when the host lends it.
     pub(crate) kernel: Option<Arc<kernel::DriverKernel>>,
+    /// Its log lines this second, shared by every instance and stream.
+    pub(crate) log_budget: Arc<LogBudget>,
+}
+
+/// A driver's log lines per second: past the limit lines are dropped, counted, and
+/// said to be dropped once the second is over.
+pub(crate) struct LogBudget {
+    driver: Arc<str>,
+    per_second: u32,
+    window: std::sync::Mutex<(std::time::Instant, u32, u64)>,
+    /// Lines dropped so far.
+    pub(crate) dropped: std::sync::atomic::AtomicU64,
+}
+
+impl LogBudget {
+    pub(crate) fn new(driver: &str, per_second: u32) -> Self {
+        LogBudget {
+            driver: driver.into(),
+            per_second,
+            window: std::sync::Mutex::new((std::time::Instant::now(), 0, 0)),
+            dropped: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// Whether one more line may go to the log now.
+    pub(crate) fn admit(&self) -> bool {
+        let mut w = self
+            .window
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = std::time::Instant::now();
+        if now.duration_since(w.0) >= std::time::Duration::from_secs(1) {
+            if w.2 > 0 {
+                tracing::warn!(driver = %self.driver, dropped = w.2, limit = self.per_second, "driver log lines dropped: over its limit of lines per second (limits.log-lines-per-second)");
+            }
+            *w = (now, 0, 0);
+        }
+        if w.1 < self.per_second {
+            w.1 += 1;
+            return true;
+        }
+        w.2 += 1;
+        self.dropped
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        false
+    }
 }
 
 /// The data of one driver instance's `Store`.
@@ -36,6 +82,8 @@ pub(crate) struct HostState {
     /// Namespace handles given to this instance: handle `i + 1` is entry `i`, with its
     /// ledger key prefix (handle 0 is the host's namespace).
     pub(crate) namespaces: Vec<(String, wnet_netlink::Namespace)>,
+    /// Calls into the host during the current driver call.
+    pub(crate) host_calls: u32,
 }
 
 impl HostState {
@@ -47,11 +95,13 @@ impl HostState {
                 ctx.name.clone(),
                 stdio::Which::Stdout,
                 None,
+                ctx.log_budget.clone(),
             ))
             .stderr(stdio::LogStream::new(
                 ctx.name.clone(),
                 stdio::Which::Stderr,
                 Some(ctx.stderr_tail.clone()),
+                ctx.log_budget.clone(),
             ))
             .allow_tcp(false)
             .allow_udp(false)
@@ -63,6 +113,7 @@ impl HostState {
             limiter: Limiter::new(memory_limit),
             ctx,
             namespaces: Vec::new(),
+            host_calls: 0,
         }
     }
 }

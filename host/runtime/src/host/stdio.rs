@@ -51,17 +51,24 @@ pub(crate) struct LogStream {
     driver: Arc<str>,
     which: Which,
     tail: Option<Tail>,
+    budget: Arc<super::LogBudget>,
     /// Shared by every stream handle the guest opens, so a line written in fragments
     /// through several handles is still one line.
     buf: Arc<Mutex<Vec<u8>>>,
 }
 
 impl LogStream {
-    pub(crate) fn new(driver: Arc<str>, which: Which, tail: Option<Tail>) -> Self {
+    pub(crate) fn new(
+        driver: Arc<str>,
+        which: Which,
+        tail: Option<Tail>,
+        budget: Arc<super::LogBudget>,
+    ) -> Self {
         LogStream {
             driver,
             which,
             tail,
+            budget,
             buf: Arc::default(),
         }
     }
@@ -70,9 +77,13 @@ impl LogStream {
         let line = String::from_utf8_lossy(line);
         let line = line.trim_end_matches('\r');
         let driver = &*self.driver;
-        match self.which {
-            Which::Stdout => tracing::info!(driver, stream = "stdout", "{line}"),
-            Which::Stderr => tracing::warn!(driver, stream = "stderr", "{line}"),
+        // The tail keeps the last words for a trap's message even when the log drops
+        // them.
+        if self.budget.admit() {
+            match self.which {
+                Which::Stdout => tracing::info!(driver, stream = "stdout", "{line}"),
+                Which::Stderr => tracing::warn!(driver, stream = "stderr", "{line}"),
+            }
         }
         if let Some(tail) = &self.tail {
             tail.push(line);
