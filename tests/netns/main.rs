@@ -943,12 +943,12 @@ fn a_driver_is_refused_what_its_manifest_and_ledger_do_not_allow()
         let mut tunnel = wnet_tests::FIXTURE_HOSTILE.manifest();
         tunnel.name = "tunnel".into();
         tunnel.links.kinds = vec![wnet_runtime::manifest::LinkKindGrant::Vxlan];
-        h.runtime
+        let tunnel = h
+            .runtime
             .load(wnet_tests::FIXTURE_HOSTILE.wasm, tunnel)
             .await
-            .unwrap()
-            .register(&h.controller)
             .unwrap();
+        tunnel.register(&h.controller).unwrap();
         let opts = NetworkOptions {
             options: [("hostile.create-network", "vxlan:hxvx0")]
                 .into_iter()
@@ -957,6 +957,11 @@ fn a_driver_is_refused_what_its_manifest_and_ledger_do_not_allow()
         };
         h.controller.new_network("tunnel", "t", opts).await.unwrap();
         let vx = h.nl.link_by_name(&h.ns, "hxvx0").await.unwrap().unwrap();
+        // Its requests were made and counted: the link, its neighbour and forwarding
+        // entries, and the lookups before them.
+        let (made, failed) = tunnel.kernel_requests();
+        assert!(made >= 3 && failed == 0, "{made} made, {failed} failed");
+        assert_eq!(tunnel.refusals(), 0);
         assert_eq!(vx.kind.as_deref(), Some("vxlan"));
         let entries = h.nl.neighbours(&h.ns, vx.index).await.unwrap();
         let ip = |s: &str| Some(s.parse::<std::net::IpAddr>().unwrap());

@@ -754,6 +754,8 @@ fn driver_json(d: &DriverInfo) -> Value {
             "Faults": count(&stats.faults),
             "Instances": count(&stats.instances),
             "Restarts": count(&stats.instances).saturating_sub(1),
+            "KernelRequests": d.driver.kernel_requests().0,
+            "KernelRequestsFailed": d.driver.kernel_requests().1,
             "Refusals": d.driver.refusals(),
             "RefusedCalls": count(&stats.refused_calls),
             "LogLinesDropped": d.driver.log_dropped(),

@@ -145,6 +145,14 @@ impl LoadedDriver {
         }
     }
 
+    /// Kernel requests made for it, and those the kernel failed.
+    pub fn kernel_requests(&self) -> (u64, u64) {
+        match self {
+            LoadedDriver::Network(d) => d.kernel_requests(),
+            LoadedDriver::Ipam(d) => d.kernel_requests(),
+        }
+    }
+
     /// Host requests refused by its grants.
     pub fn refusals(&self) -> u64 {
         match self {

@@ -78,6 +78,16 @@ impl WasmIpamDriver {
         self.inst.log_dropped()
     }
 
+    /// Kernel requests made for it, and those the kernel failed.
+    pub fn kernel_requests(&self) -> (u64, u64) {
+        self.inst.kernel().map_or((0, 0), |k| {
+            (
+                k.audit.requests.load(std::sync::atomic::Ordering::Relaxed),
+                k.audit.failed.load(std::sync::atomic::Ordering::Relaxed),
+            )
+        })
+    }
+
     /// Host requests refused by its grants.
     pub fn refusals(&self) -> u64 {
         self.inst.kernel().map_or(0, |k| k.refusals())

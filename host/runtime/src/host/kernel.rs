@@ -50,6 +50,8 @@ pub(crate) struct DriverKernel {
     driver: String,
     /// Requests refused by the grants.
     refusals: std::sync::atomic::AtomicU64,
+    /// Requests made for it, and failed by the kernel.
+    pub(crate) audit: Arc<super::audit::KernelCounters>,
 }
 
 impl DriverKernel {
@@ -71,7 +73,15 @@ impl DriverKernel {
         ledger: Arc<Ledger>,
         driver: &str,
     ) -> Self {
+        // The driver's requests go through an audited netlink: logged and counted.
+        let audited = super::audit::Audited::new(kernel.netlink.clone(), driver);
+        let audit = audited.counters.clone();
+        let kernel = Kernel {
+            netlink: Arc::new(audited),
+            host: kernel.host,
+        };
         DriverKernel {
+            audit,
             kernel,
             links,
             sysctl,
@@ -908,7 +918,19 @@ impl sysctl::Host for HostState {
 
     fn set(&mut self, ns: u32, key: String, value: String) -> Result<(), Error> {
         self.sysctl_key(&key)?;
-        let (_, space) = self.namespace(ns)?;
-        wnet_netlink::sysctl::set(&space, &key, &value).map_err(|e| Error::Internal(e.to_string()))
+        let (nskey, space) = self.namespace(ns)?;
+        let started = std::time::Instant::now();
+        let result = wnet_netlink::sysctl::set(&space, &key, &value);
+        let k = self.kernel()?;
+        super::audit::audit(
+            &k.driver,
+            &k.audit,
+            "sysctl-set",
+            &nskey,
+            &format_args!("{key}={value}"),
+            result.as_ref().err().map(|e| e as &dyn std::fmt::Display),
+            started,
+        );
+        result.map_err(|e| Error::Internal(e.to_string()))
     }
 }
