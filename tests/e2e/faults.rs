@@ -253,7 +253,10 @@ async fn a_driver_failing_in_a_row_backs_off_then_is_quarantined_until_enabled()
     };
     for i in 1..=wnet_runtime::QUARANTINE_AFTER {
         // Wait out the pause the last failure started.
-        while matches!(driver.state(), wnet_runtime::State::BackingOff { .. }) {
+        while matches!(
+            driver.status().state,
+            wnet_runtime::State::BackingOff { .. }
+        ) {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
         let err = net
@@ -275,7 +278,7 @@ async fn a_driver_failing_in_a_row_backs_off_then_is_quarantined_until_enabled()
         }
     }
     assert_eq!(
-        driver.state(),
+        driver.status().state,
         wnet_runtime::State::Quarantined {
             faults: wnet_runtime::QUARANTINE_AFTER
         }
@@ -301,14 +304,15 @@ async fn a_driver_failing_in_a_row_backs_off_then_is_quarantined_until_enabled()
     assert!(driver.stats().refused_calls.load(Ordering::Relaxed) >= 2);
     assert!(
         driver
-            .last_error()
+            .status()
+            .last_error
             .is_some_and(|e| e.contains("on purpose"))
     );
     assert!(net.endpoints().is_empty());
     others_still_work(&host, "other").await;
 
     assert!(driver.enable(), "it was quarantined");
-    assert_eq!(driver.state(), wnet_runtime::State::Ok);
+    assert_eq!(driver.status().state, wnet_runtime::State::Ok);
     net.create_endpoint("good", EndpointOptions::default())
         .await
         .unwrap();
@@ -347,7 +351,7 @@ async fn host_call_and_log_floods_are_cut_off() {
         .await
         .unwrap();
     // 2000 lines in well under a second against a limit of 1000 a second.
-    let dropped = LoadedDriver::Network(driver).log_dropped();
+    let dropped = driver.status().log_lines_dropped;
     assert!(
         (500..=1500).contains(&dropped),
         "about 1000 of 2000 lines dropped: {dropped}"

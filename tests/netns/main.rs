@@ -900,7 +900,7 @@ fn a_driver_is_refused_what_its_manifest_and_ledger_do_not_allow()
             );
         }
         assert_eq!(
-            hostile.refusals(),
+            hostile.status().refusals,
             cases.len() as u64,
             "each refusal counted, for `wnet driver inspect`"
         );
@@ -959,9 +959,12 @@ fn a_driver_is_refused_what_its_manifest_and_ledger_do_not_allow()
         let vx = h.nl.link_by_name(&h.ns, "hxvx0").await.unwrap().unwrap();
         // Its requests were made and counted: the link, its neighbour and forwarding
         // entries, and the lookups before them.
-        let (made, failed) = tunnel.kernel_requests();
-        assert!(made >= 3 && failed == 0, "{made} made, {failed} failed");
-        assert_eq!(tunnel.refusals(), 0);
+        let status = tunnel.status();
+        assert!(
+            status.kernel_requests >= 3 && status.kernel_requests_failed == 0,
+            "{status:?}"
+        );
+        assert_eq!(status.refusals, 0);
         assert_eq!(vx.kind.as_deref(), Some("vxlan"));
         let entries = h.nl.neighbours(&h.ns, vx.index).await.unwrap();
         let ip = |s: &str| Some(s.parse::<std::net::IpAddr>().unwrap());

@@ -723,6 +723,7 @@ fn driver_json(d: &DriverInfo) -> Value {
     let m = d.driver.manifest();
     let limits = d.driver.limits();
     let stats = d.driver.stats();
+    let status = d.driver.status();
     let count = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
     json!({
         "Name": m.name,
@@ -740,7 +741,7 @@ fn driver_json(d: &DriverInfo) -> Value {
             "HostCalls": limits.host_calls,
             "LogLinesPerSecond": limits.log_lines_per_second,
         },
-        "State": match d.driver.state() {
+        "State": match status.state {
             wnet_runtime::State::Ok => json!("ok"),
             wnet_runtime::State::BackingOff { faults, retry_in } => json!({
                 "BackingOff": { "Faults": faults, "RetryInMs": u64::try_from(retry_in.as_millis()).unwrap_or(u64::MAX) }
@@ -754,12 +755,12 @@ fn driver_json(d: &DriverInfo) -> Value {
             "Faults": count(&stats.faults),
             "Instances": count(&stats.instances),
             "Restarts": count(&stats.instances).saturating_sub(1),
-            "KernelRequests": d.driver.kernel_requests().0,
-            "KernelRequestsFailed": d.driver.kernel_requests().1,
-            "Refusals": d.driver.refusals(),
+            "KernelRequests": status.kernel_requests,
+            "KernelRequestsFailed": status.kernel_requests_failed,
+            "Refusals": status.refusals,
             "RefusedCalls": count(&stats.refused_calls),
-            "LogLinesDropped": d.driver.log_dropped(),
-            "LastError": d.driver.last_error(),
+            "LogLinesDropped": status.log_lines_dropped,
+            "LastError": status.last_error,
         },
         "Networks": d.networks,
         "Status": "loaded",

@@ -113,19 +113,11 @@ impl LoadedDriver {
         }
     }
 
-    /// Whether it runs, pauses after failures, or is quarantined.
-    pub fn state(&self) -> crate::instance::State {
+    /// Its health and what it did: state, last failure, refusals, kernel requests.
+    pub fn status(&self) -> crate::instance::Status {
         match self {
-            LoadedDriver::Network(d) => d.state(),
-            LoadedDriver::Ipam(d) => d.state(),
-        }
-    }
-
-    /// Its last failure.
-    pub fn last_error(&self) -> Option<String> {
-        match self {
-            LoadedDriver::Network(d) => d.last_error(),
-            LoadedDriver::Ipam(d) => d.last_error(),
+            LoadedDriver::Network(d) => d.status(),
+            LoadedDriver::Ipam(d) => d.status(),
         }
     }
 
@@ -134,30 +126,6 @@ impl LoadedDriver {
         match self {
             LoadedDriver::Network(d) => d.enable(),
             LoadedDriver::Ipam(d) => d.enable(),
-        }
-    }
-
-    /// Log lines dropped for going over its rate.
-    pub fn log_dropped(&self) -> u64 {
-        match self {
-            LoadedDriver::Network(d) => d.log_dropped(),
-            LoadedDriver::Ipam(d) => d.log_dropped(),
-        }
-    }
-
-    /// Kernel requests made for it, and those the kernel failed.
-    pub fn kernel_requests(&self) -> (u64, u64) {
-        match self {
-            LoadedDriver::Network(d) => d.kernel_requests(),
-            LoadedDriver::Ipam(d) => d.kernel_requests(),
-        }
-    }
-
-    /// Host requests refused by its grants.
-    pub fn refusals(&self) -> u64 {
-        match self {
-            LoadedDriver::Network(d) => d.refusals(),
-            LoadedDriver::Ipam(d) => d.refusals(),
         }
     }
 

@@ -103,6 +103,23 @@ pub enum State {
     },
 }
 
+/// A driver's health and what it did, for `wnet driver inspect`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    /// Whether it runs, pauses after failures, or is quarantined.
+    pub state: State,
+    /// Its last failure.
+    pub last_error: Option<String>,
+    /// Host requests its grants refused.
+    pub refusals: u64,
+    /// Kernel requests the host made for it.
+    pub kernel_requests: u64,
+    /// Of those, the ones the kernel failed.
+    pub kernel_requests_failed: u64,
+    /// Log lines dropped for going over its rate.
+    pub log_lines_dropped: u64,
+}
+
 /// Counters of a driver's life.
 #[derive(Debug, Default)]
 pub struct Stats {
@@ -180,14 +197,17 @@ impl<W: World> Instance<W> {
         }
     }
 
-    /// Log lines dropped for going over the rate.
-    pub(crate) fn log_dropped(&self) -> u64 {
-        self.ctx.log_budget.dropped.load(Ordering::Relaxed)
-    }
-
-    /// The last failure, if any.
-    pub(crate) fn last_error(&self) -> Option<String> {
-        self.health().last.clone()
+    /// A snapshot of the driver's health and counters beyond [`Stats`].
+    pub(crate) fn status(&self) -> Status {
+        let kernel = self.ctx.kernel.as_ref();
+        Status {
+            state: self.state(),
+            last_error: self.health().last.clone(),
+            refusals: kernel.map_or(0, |k| k.refusals()),
+            kernel_requests: kernel.map_or(0, |k| k.audit.requests.load(Ordering::Relaxed)),
+            kernel_requests_failed: kernel.map_or(0, |k| k.audit.failed.load(Ordering::Relaxed)),
+            log_lines_dropped: self.ctx.log_budget.dropped.load(Ordering::Relaxed),
+        }
     }
 
     /// Lets a quarantined or backing-off driver run again, its count of failures in a

@@ -26,7 +26,7 @@ pub use check::{CONTRACT_VERSION, ComponentReport, check};
 pub use engine::{CompileSource, LoadedDriver, Runtime, RuntimeConfig};
 pub use error::LoadError;
 pub use host::kernel::Kernel;
-pub use instance::{Limits, QUARANTINE_AFTER, State, Stats};
+pub use instance::{Limits, QUARANTINE_AFTER, State, Stats, Status};
 pub use ipam::WasmIpamDriver;
 pub use manifest::{Capability, DriverKind, Manifest};
 pub use network::WasmNetworkDriver;

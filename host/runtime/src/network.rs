@@ -10,7 +10,7 @@ use wnet_types::{
 use crate::bindings::convert::{from_wit, to_wit};
 use crate::bindings::network::Network;
 use crate::error::LoadError;
-use crate::instance::{Instance, Limits, State, Stats, driver_call, lift};
+use crate::instance::{Instance, Limits, Stats, Status, driver_call, lift};
 use crate::manifest::Manifest;
 
 /// A loaded network driver.
@@ -80,39 +80,14 @@ impl WasmNetworkDriver {
         &self.inst.stats
     }
 
-    /// Whether it runs, pauses after failures, or is quarantined.
-    pub fn state(&self) -> State {
-        self.inst.state()
-    }
-
-    /// Its last failure.
-    pub fn last_error(&self) -> Option<String> {
-        self.inst.last_error()
+    /// Its health and what it did: state, last failure, refusals, kernel requests.
+    pub fn status(&self) -> Status {
+        self.inst.status()
     }
 
     /// Lets it run again after a quarantine; whether it was quarantined.
     pub fn enable(&self) -> bool {
         self.inst.enable()
-    }
-
-    /// Log lines dropped for going over its rate.
-    pub fn log_dropped(&self) -> u64 {
-        self.inst.log_dropped()
-    }
-
-    /// Kernel requests made for it, and those the kernel failed.
-    pub fn kernel_requests(&self) -> (u64, u64) {
-        self.inst.kernel().map_or((0, 0), |k| {
-            (
-                k.audit.requests.load(std::sync::atomic::Ordering::Relaxed),
-                k.audit.failed.load(std::sync::atomic::Ordering::Relaxed),
-            )
-        })
-    }
-
-    /// Host requests refused by its grants.
-    pub fn refusals(&self) -> u64 {
-        self.inst.kernel().map_or(0, |k| k.refusals())
     }
 }
 
