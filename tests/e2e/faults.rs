@@ -357,3 +357,103 @@ async fn host_call_and_log_floods_are_cut_off() {
         "about 1000 of 2000 lines dropped: {dropped}"
     );
 }
+
+/// A panic in each driver call the hostile fixture can fail: a trap naming the driver,
+/// the call and the panic; nothing half-done left on record; the driver runs again.
+#[tokio::test]
+async fn a_panic_in_each_driver_call_is_a_clean_error() {
+    let host = Host::new().await;
+    let LoadedDriver::Network(driver) = host.load(FIXTURE_HOSTILE).await else {
+        panic!("a network driver");
+    };
+    let panics_in = |call: &str, err: &Error| {
+        assert!(
+            matches!(fault(err), Fault::Trap { message } if message.contains(&format!("panics in {call} on purpose"))),
+            "{call}: {err}"
+        );
+        assert!(
+            err.to_string().contains(call),
+            "{call}: names the call: {err}"
+        );
+    };
+
+    let opts = NetworkOptions {
+        options: hostile("create-network", "panic"),
+        ..NetworkOptions::default()
+    };
+    let err = host
+        .controller
+        .new_network("hostile", "p", opts)
+        .await
+        .unwrap_err();
+    panics_in("create-network", &err);
+    assert!(host.controller.networks().is_empty());
+
+    let net = host
+        .controller
+        .new_network("hostile", "n", NetworkOptions::default())
+        .await
+        .unwrap();
+    let sandbox = host
+        .controller
+        .new_sandbox("s", wnet_core::SandboxOptions::default())
+        .await
+        .unwrap();
+    for call in ["create-endpoint", "join", "program-external-connectivity"] {
+        let made = net
+            .create_endpoint(
+                call,
+                EndpointOptions {
+                    options: hostile(call, "panic"),
+                    ..Default::default()
+                },
+            )
+            .await;
+        let err = match made {
+            Err(err) => err,
+            Ok(ep) => {
+                let err = ep.join(&sandbox, Default::default()).await.unwrap_err();
+                assert!(ep.info().unwrap().join.is_none(), "{call}: not joined");
+                ep.delete(false).await.unwrap();
+                err
+            }
+        };
+        panics_in(call, &err);
+        assert!(net.endpoints().is_empty(), "{call}: no endpoint left");
+    }
+
+    // A panic while deleting: the endpoint stays (the driver may still hold it) until
+    // a forced delete, which removes it whatever the driver says.
+    let ep = net
+        .create_endpoint(
+            "d",
+            EndpointOptions {
+                options: hostile("delete-endpoint", "panic"),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let err = ep.delete(false).await.unwrap_err();
+    panics_in("delete-endpoint", &err);
+    assert_eq!(net.endpoints().len(), 1, "kept after a failed delete");
+    ep.delete(true).await.unwrap();
+    assert!(net.endpoints().is_empty());
+
+    // The forced delete's call panicked too: two failures in a row, so the driver
+    // pauses before it runs again; then it does.
+    assert!(
+        matches!(
+            driver.status().state,
+            wnet_runtime::State::BackingOff { faults: 2, .. }
+        ),
+        "{:?}",
+        driver.status().state
+    );
+    while driver.status().state != wnet_runtime::State::Ok {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    net.create_endpoint("fine", EndpointOptions::default())
+        .await
+        .unwrap();
+}
