@@ -16,6 +16,8 @@ mod bindings;
 mod check;
 mod engine;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod host;
 mod instance;
 mod ipam;
