@@ -13,7 +13,10 @@ use crate::instance::Limits;
 pub(crate) trait Answer {
     /// Refuses the answer if a list or string is over its limit; cuts an error
     /// message to fit instead, so that the driver's own explanation still arrives.
-    fn fit(&mut self, limits: &Limits) -> Result<(), Fault>;
+    /// By default nothing to check: an answer of fixed size.
+    fn fit(&mut self, _limits: &Limits) -> Result<(), Fault> {
+        Ok(())
+    }
 }
 
 fn items(what: &str, n: usize, limits: &Limits) -> Result<(), Fault> {
@@ -69,11 +72,7 @@ fn cut(m: &mut String, max: usize) {
     m.push_str(&format!("… ({gone} more bytes cut by wnet)"));
 }
 
-impl Answer for () {
-    fn fit(&mut self, _: &Limits) -> Result<(), Fault> {
-        Ok(())
-    }
-}
+impl Answer for () {}
 
 impl<T: Answer> Answer for Result<T, t::Error> {
     fn fit(&mut self, limits: &Limits) -> Result<(), Fault> {
@@ -101,17 +100,9 @@ impl Answer for Vec<(String, String)> {
     }
 }
 
-impl Answer for n::Capability {
-    fn fit(&mut self, _: &Limits) -> Result<(), Fault> {
-        Ok(())
-    }
-}
+impl Answer for n::Capability {}
 
-impl Answer for n::EndpointInterface {
-    fn fit(&mut self, _: &Limits) -> Result<(), Fault> {
-        Ok(())
-    }
-}
+impl Answer for n::EndpointInterface {}
 
 impl Answer for n::JoinInfo {
     fn fit(&mut self, limits: &Limits) -> Result<(), Fault> {
@@ -127,11 +118,7 @@ impl Answer for n::JoinInfo {
     }
 }
 
-impl Answer for i::Capability {
-    fn fit(&mut self, _: &Limits) -> Result<(), Fault> {
-        Ok(())
-    }
-}
+impl Answer for i::Capability {}
 
 impl Answer for i::AddressSpaces {
     fn fit(&mut self, limits: &Limits) -> Result<(), Fault> {
@@ -142,17 +129,9 @@ impl Answer for i::AddressSpaces {
 
 // An allocation refused for its size must be given back, which needs the answer: the
 // IPAM wrapper checks these two itself (`pool`, `address`) and releases what it refuses.
-impl Answer for i::AllocatedPool {
-    fn fit(&mut self, _: &Limits) -> Result<(), Fault> {
-        Ok(())
-    }
-}
+impl Answer for i::AllocatedPool {}
 
-impl Answer for i::AllocatedAddress {
-    fn fit(&mut self, _: &Limits) -> Result<(), Fault> {
-        Ok(())
-    }
-}
+impl Answer for i::AllocatedAddress {}
 
 /// The size check of a pool allocation.
 pub(crate) fn pool(p: &i::AllocatedPool, limits: &Limits) -> Result<(), Fault> {

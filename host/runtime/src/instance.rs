@@ -14,10 +14,10 @@ use crate::bindings;
 use crate::engine::TICK;
 use crate::host::kernel::DriverKernel;
 use crate::host::{DriverContext, HostState, LogBudget, stdio};
+use crate::manifest::Manifest;
 
 /// The call hook's error when a driver call makes too many host calls.
 const HOST_CALLS_HIT: &str = "too many host calls in one driver call";
-use crate::manifest::Manifest;
 
 /// Resource limits of a driver instance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,6 +82,15 @@ struct Health {
     not_before: Option<std::time::Instant>,
     quarantined: bool,
     last: Option<String>,
+}
+
+impl Health {
+    /// What is left of the pause after failures in a row, if any.
+    fn pause(&self) -> Option<Duration> {
+        self.not_before
+            .map(|t| t.saturating_duration_since(std::time::Instant::now()))
+            .filter(|wait| !wait.is_zero())
+    }
 }
 
 /// What `wnet driver inspect` shows of a driver's health.
@@ -185,15 +194,12 @@ impl<W: World> Instance<W> {
         if h.quarantined {
             return State::Quarantined { faults: h.in_a_row };
         }
-        match h
-            .not_before
-            .map(|t| t.saturating_duration_since(std::time::Instant::now()))
-        {
-            Some(wait) if !wait.is_zero() => State::BackingOff {
+        match h.pause() {
+            Some(retry_in) => State::BackingOff {
                 faults: h.in_a_row,
-                retry_in: wait,
+                retry_in,
             },
-            _ => State::Ok,
+            None => State::Ok,
         }
     }
 
@@ -232,14 +238,11 @@ impl<W: World> Instance<W> {
                 last: last(),
             })
         } else {
-            h.not_before
-                .map(|t| t.saturating_duration_since(std::time::Instant::now()))
-                .filter(|wait| !wait.is_zero())
-                .map(|retry_in| Fault::BackingOff {
-                    faults: h.in_a_row,
-                    retry_in,
-                    last: last(),
-                })
+            h.pause().map(|retry_in| Fault::BackingOff {
+                faults: h.in_a_row,
+                retry_in,
+                last: last(),
+            })
         };
         match refusal {
             Some(fault) => {
@@ -341,9 +344,14 @@ impl<W: World> Instance<W> {
 
     /// Counts and logs an answer the host refuses, and makes it the call's error.
     pub(crate) fn refuse(&self, call: &'static str, fault: Fault) -> DriverError {
+        self.failed(call, fault, "driver answer refused")
+    }
+
+    /// Counts, logs and records a failed call; its error.
+    fn failed(&self, call: &'static str, fault: Fault, what: &'static str) -> DriverError {
         self.stats.faults.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(driver = %self.ctx.name, call, error = %fault, "{what}");
         self.record(Some(&fault));
-        tracing::warn!(driver = %self.ctx.name, call, error = %fault, "driver answer refused");
         DriverError::Fault(fault)
     }
 
@@ -366,7 +374,6 @@ impl<W: World> Instance<W> {
                 Ok(v)
             }
             Err(e) => {
-                self.stats.faults.fetch_add(1, Ordering::Relaxed);
                 let fault = if live.store.data().limiter.hit {
                     Fault::OutOfMemory {
                         limit_bytes: self.limits.memory_bytes as u64,
@@ -392,10 +399,8 @@ impl<W: World> Instance<W> {
                         },
                     }
                 };
-                tracing::warn!(driver = %self.ctx.name, call, error = %fault, "driver call failed; instance discarded");
-                self.record(Some(&fault));
                 drop(live);
-                Err(DriverError::Fault(fault))
+                Err(self.failed(call, fault, "driver call failed; instance discarded"))
             }
         }
     }
@@ -403,22 +408,31 @@ impl<W: World> Instance<W> {
 
 /// One call into a driver: take its instance, call the export, settle the instance;
 /// and, unless `raw`, turn the driver's own error answer into `DriverError::Refused`.
+/// Never returns early from the caller: a fault is its value too, so that what the
+/// caller does after the call (revoking a sandbox grant) happens on every outcome.
 ///
 /// `driver_call!(self.wnet_driver_network_driver, "leave", call_leave(nid, eid))`
 macro_rules! driver_call {
-    (raw $self:ident . $accessor:ident, $name:literal, $method:ident($($arg:expr),*)) => {{
-        let (slot, mut live) = $self.inst.take().await?;
-        let result = live
-            .bindings
-            .$accessor()
-            .$method(&mut live.store, $($arg),*)
-            .await;
-        $self.inst.settle(slot, live, $name, result)
-    }};
+    (raw $self:ident . $accessor:ident, $name:literal, $method:ident($($arg:expr),*)) => {
+        async {
+            let (slot, mut live) = $self.inst.take().await?;
+            let result = live
+                .bindings
+                .$accessor()
+                .$method(&mut live.store, $($arg),*)
+                .await;
+            $self.inst.settle(slot, live, $name, result)
+        }
+        .await
+    };
     ($self:ident . $accessor:ident, $name:literal, $method:ident($($arg:expr),*)) => {
-        $crate::instance::driver_call!(raw $self.$accessor, $name, $method($($arg),*))?.map_err(|e| {
-            wnet_core::DriverError::Refused($crate::bindings::convert::from_wit::error(e))
-        })
+        $crate::instance::driver_call!(raw $self.$accessor, $name, $method($($arg),*)).and_then(
+            |answer| {
+                answer.map_err(|e| {
+                    wnet_core::DriverError::Refused($crate::bindings::convert::from_wit::error(e))
+                })
+            },
+        )
     };
 }
 pub(crate) use driver_call;

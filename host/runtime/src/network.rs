@@ -91,14 +91,6 @@ impl WasmNetworkDriver {
     }
 }
 
-/// A call's outcome with the driver's own error answer as `DriverError::Refused`
-/// (what `driver_call!` does, without returning early on a fault).
-fn refused<T>(
-    r: Result<Result<T, crate::bindings::convert::t::Error>, DriverError>,
-) -> Result<T, DriverError> {
-    r.and_then(|a| a.map_err(|e| DriverError::Refused(from_wit::error(e))))
-}
-
 /// The driver did what it was asked and answered, though the host may refuse the
 /// answer (too large, or invalid once lifted): then the host asks it to undo.
 fn answered<T>(answer: &Result<T, DriverError>) -> bool {
@@ -158,11 +150,11 @@ impl NetworkDriver for WasmNetworkDriver {
         if let Some(sb) = &request.sandbox {
             self.grant(&request.endpoint_id, sb);
         }
-        let answer = refused(driver_call!(
-            raw self.wnet_driver_network_driver,
+        let answer = driver_call!(
+            self.wnet_driver_network_driver,
             "create-endpoint",
             call_create_endpoint(&req)
-        ));
+        );
         let answered = answered(&answer);
         let interface = answer.and_then(|a| lift(from_wit::endpoint_interface(a)));
         if interface.is_err() {
@@ -210,11 +202,7 @@ impl NetworkDriver for WasmNetworkDriver {
         let req = to_wit::join_request(request);
         // From join until leave, the driver may reach the sandbox.
         self.grant(&request.endpoint_id, &request.sandbox);
-        let answer = refused(driver_call!(
-            raw self.wnet_driver_network_driver,
-            "join",
-            call_join(&req)
-        ));
+        let answer = driver_call!(self.wnet_driver_network_driver, "join", call_join(&req));
         let answered = answered(&answer);
         let info = answer.and_then(|a| lift(from_wit::join_info(a)));
         if info.is_err() {

@@ -55,10 +55,13 @@ pub(crate) struct DriverKernel {
 }
 
 impl DriverKernel {
-    /// Counts a request its grants refused.
-    pub(crate) fn refused(&self) {
+    /// A request its grants refuse: counted, logged with the driver's name, and
+    /// returned as `forbidden` naming the rule.
+    fn refuse(&self, rule: String) -> Error {
         self.refusals
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tracing::warn!(driver = %self.driver, %rule, "refused");
+        Error::Forbidden(rule)
     }
 
     /// Requests its grants refused so far.
@@ -236,11 +239,12 @@ impl HostState {
         })
     }
 
+    /// Every refusal comes after the kernel was found lent: the error is the grant's.
     fn refuse(&self, rule: String) -> Error {
-        if let Some(k) = &self.ctx.kernel {
-            k.refused();
+        match self.kernel() {
+            Ok(k) => k.refuse(rule),
+            Err(e) => e,
         }
-        refuse(&self.ctx.name, rule)
     }
 
     /// The namespace behind a handle, with its ledger key prefix.
@@ -290,28 +294,19 @@ impl HostState {
     }
 }
 
-/// A refusal: logged with the driver's name, returned as `forbidden` naming the rule.
-fn refuse(driver: &str, rule: String) -> Error {
-    tracing::warn!(driver, %rule, "refused");
-    Error::Forbidden(rule)
-}
-
 /// The index of a link this driver created, refusing any other. Free of `HostState`
 /// (not `Sync`) so the call's future stays `Send` across the netlink await.
 async fn owned_link(
     k: &DriverKernel,
-    driver: &str,
     nskey: &str,
     ns: &Namespace,
     name: &str,
     what: &str,
 ) -> Result<u32, Error> {
     if !k.ledger.owns(&k.driver, &format!("{nskey}/{name}")) {
-        k.refused();
-        return Err(refuse(
-            driver,
-            format!("link `{name}` was not created by this driver: it may not {what} it"),
-        ));
+        return Err(k.refuse(format!(
+            "link `{name}` was not created by this driver: it may not {what} it"
+        )));
     }
     match k.kernel.netlink.link_by_name(ns, name).await {
         Ok(Some(l)) => Ok(l.index),
@@ -323,13 +318,12 @@ async fn owned_link(
 /// The ifindex of the bridge a link is to be a port of: one of this driver's.
 async fn master_index(
     k: &DriverKernel,
-    driver: &str,
     nskey: &str,
     space: &Namespace,
     master: Option<&str>,
 ) -> Result<Option<u32>, Error> {
     match master {
-        Some(m) => owned_link(k, driver, nskey, space, m, "attach ports to")
+        Some(m) => owned_link(k, nskey, space, m, "attach ports to")
             .await
             .map(Some),
         None => Ok(None),
@@ -423,14 +417,7 @@ impl links::Host for HostState {
             }
         };
         let _ = kind;
-        let master = master_index(
-            &k,
-            &self.ctx.name.clone(),
-            &nskey,
-            &space,
-            link.master.as_deref(),
-        )
-        .await?;
+        let master = master_index(&k, &nskey, &space, link.master.as_deref()).await?;
         let new = NewLink {
             name: link.name.clone(),
             kind: nl_kind,
@@ -494,14 +481,7 @@ impl links::Host for HostState {
             },
             None => None,
         };
-        let master = master_index(
-            &k,
-            &self.ctx.name.clone(),
-            &nskey,
-            &space,
-            master.as_deref(),
-        )
-        .await?;
+        let master = master_index(&k, &nskey, &space, master.as_deref()).await?;
         let mut new = NewLink::new(
             name.clone(),
             NlKind::Vxlan(wnet_netlink::Vxlan {
@@ -539,22 +519,21 @@ impl links::Host for HostState {
     async fn delete(&mut self, ns: u32, name: String) -> Result<(), Error> {
         let k = self.kernel()?.clone();
         let (nskey, space) = self.namespace(ns)?;
-        let index =
-            match owned_link(&k, &self.ctx.name.clone(), &nskey, &space, &name, "delete").await {
-                Ok(index) => index,
-                // Gone already (by hand, or with its namespace): its record goes too.
-                Err(Error::NotFound(why)) => {
-                    if !k
-                        .ledger
-                        .get(&format!("{nskey}/{name}"))
-                        .is_some_and(|e| e.adopted)
-                    {
-                        k.ledger.remove(&format!("{nskey}/{name}"));
-                    }
-                    return Err(Error::NotFound(why));
+        let index = match owned_link(&k, &nskey, &space, &name, "delete").await {
+            Ok(index) => index,
+            // Gone already (by hand, or with its namespace): its record goes too.
+            Err(Error::NotFound(why)) => {
+                if !k
+                    .ledger
+                    .get(&format!("{nskey}/{name}"))
+                    .is_some_and(|e| e.adopted)
+                {
+                    k.ledger.remove(&format!("{nskey}/{name}"));
                 }
-                Err(e) => return Err(e),
-            };
+                return Err(Error::NotFound(why));
+            }
+            Err(e) => return Err(e),
+        };
         if k.ledger
             .get(&format!("{nskey}/{name}"))
             .is_some_and(|e| e.adopted)
@@ -575,7 +554,7 @@ impl links::Host for HostState {
     async fn set(&mut self, ns: u32, name: String, change: links::LinkChange) -> Result<(), Error> {
         let k = self.kernel()?.clone();
         let (nskey, space) = self.namespace(ns)?;
-        let index = owned_link(&k, &self.ctx.name.clone(), &nskey, &space, &name, "change").await?;
+        let index = owned_link(&k, &nskey, &space, &name, "change").await?;
         let reshapes = change.name.is_some()
             || change.mac.is_some()
             || change.mtu.is_some()
@@ -595,9 +574,7 @@ impl links::Host for HostState {
             None => None,
         };
         let master = match (&change.master, change.no_master) {
-            (Some(m), _) => {
-                Some(master_index(&k, &self.ctx.name.clone(), &nskey, &space, Some(m)).await?)
-            }
+            (Some(m), _) => Some(master_index(&k, &nskey, &space, Some(m)).await?),
             (None, true) => Some(None),
             (None, false) => None,
         };
@@ -726,8 +703,7 @@ impl addresses::Host for HostState {
     async fn add(&mut self, ns: u32, link: String, address: IpPrefix) -> Result<(), Error> {
         let k = self.kernel()?.clone();
         let (nskey, space) = self.namespace(ns)?;
-        let index =
-            owned_link(&k, &self.ctx.name.clone(), &nskey, &space, &link, "address").await?;
+        let index = owned_link(&k, &nskey, &space, &link, "address").await?;
         let address = prefix(address)?;
         k.kernel
             .netlink
@@ -739,8 +715,7 @@ impl addresses::Host for HostState {
     async fn delete(&mut self, ns: u32, link: String, address: IpPrefix) -> Result<(), Error> {
         let k = self.kernel()?.clone();
         let (nskey, space) = self.namespace(ns)?;
-        let index =
-            owned_link(&k, &self.ctx.name.clone(), &nskey, &space, &link, "address").await?;
+        let index = owned_link(&k, &nskey, &space, &link, "address").await?;
         let address = prefix(address)?;
         k.kernel
             .netlink
@@ -778,12 +753,11 @@ impl addresses::Host for HostState {
 /// A route through a link of this driver, checked.
 async fn checked_route(
     k: &DriverKernel,
-    driver: &str,
     nskey: &str,
     space: &Namespace,
     route: &routes::Route,
 ) -> Result<Route, Error> {
-    let index = owned_link(k, driver, nskey, space, &route.link, "route through").await?;
+    let index = owned_link(k, nskey, space, &route.link, "route through").await?;
     let mut r = Route::new(prefix(route.destination)?);
     r.gateway = route.gateway.map(from_wit::ip);
     r.oif = Some(index);
@@ -802,7 +776,7 @@ impl routes::Host for HostState {
     async fn add(&mut self, ns: u32, route: routes::Route) -> Result<(), Error> {
         let k = self.kernel()?.clone();
         let (nskey, space) = self.namespace(ns)?;
-        let r = checked_route(&k, &self.ctx.name.clone(), &nskey, &space, &route).await?;
+        let r = checked_route(&k, &nskey, &space, &route).await?;
         k.kernel
             .netlink
             .route_add(&space, r)
@@ -813,7 +787,7 @@ impl routes::Host for HostState {
     async fn delete(&mut self, ns: u32, route: routes::Route) -> Result<(), Error> {
         let k = self.kernel()?.clone();
         let (nskey, space) = self.namespace(ns)?;
-        let r = checked_route(&k, &self.ctx.name.clone(), &nskey, &space, &route).await?;
+        let r = checked_route(&k, &nskey, &space, &route).await?;
         k.kernel
             .netlink
             .route_del(&space, r)
@@ -825,12 +799,11 @@ impl routes::Host for HostState {
 /// A neighbour entry on a link of this driver, checked.
 async fn checked_neighbour(
     k: &DriverKernel,
-    driver: &str,
     nskey: &str,
     space: &Namespace,
     entry: &neighbours::Neighbour,
 ) -> Result<wnet_netlink::Neighbour, Error> {
-    let index = owned_link(k, driver, nskey, space, &entry.link, "add neighbours to").await?;
+    let index = owned_link(k, nskey, space, &entry.link, "add neighbours to").await?;
     let mac = from_wit::mac(entry.mac);
     if !entry.fdb && entry.ip.is_none() {
         return Err(Error::InvalidParameter(format!(
@@ -850,7 +823,7 @@ impl neighbours::Host for HostState {
     async fn add(&mut self, ns: u32, entry: neighbours::Neighbour) -> Result<(), Error> {
         let k = self.kernel()?.clone();
         let (nskey, space) = self.namespace(ns)?;
-        let n = checked_neighbour(&k, &self.ctx.name.clone(), &nskey, &space, &entry).await?;
+        let n = checked_neighbour(&k, &nskey, &space, &entry).await?;
         k.kernel
             .netlink
             .neigh_add(&space, n)
@@ -861,7 +834,7 @@ impl neighbours::Host for HostState {
     async fn delete(&mut self, ns: u32, entry: neighbours::Neighbour) -> Result<(), Error> {
         let k = self.kernel()?.clone();
         let (nskey, space) = self.namespace(ns)?;
-        let n = checked_neighbour(&k, &self.ctx.name.clone(), &nskey, &space, &entry).await?;
+        let n = checked_neighbour(&k, &nskey, &space, &entry).await?;
         k.kernel
             .netlink
             .neigh_del(&space, n)
