@@ -72,6 +72,17 @@ pub struct LimitsEntry {
     pub log_lines_per_second: Option<u64>,
 }
 
+/// A count limit from the file: at least `least` (less would refuse ordinary driver
+/// answers or calls), and within what the limit's type holds.
+fn at_least<T: TryFrom<u64>>(key: &str, n: u64, least: u64) -> anyhow::Result<T> {
+    if n < least {
+        bail!("{key} = {n}: too small for an ordinary driver; give {least} or more");
+    }
+    T::try_from(n)
+        .ok()
+        .with_context(|| format!("{key} = {n} is too large"))
+}
+
 impl LimitsEntry {
     fn apply(&self, mut limits: Limits) -> anyhow::Result<Limits> {
         if let Some(mib) = self.memory_mib {
@@ -86,29 +97,17 @@ impl LimitsEntry {
             }
             limits.call_timeout = Duration::from_millis(ms);
         }
-        let size = |key: &str, n: u64, least: u64| {
-            if n < least {
-                bail!("{key} = {n}: too small for an ordinary answer; give {least} or more");
-            }
-            usize::try_from(n).with_context(|| format!("{key} = {n} is too large"))
-        };
         if let Some(n) = self.answer_items {
-            limits.answer_items = size("answer-items", n, 16)?;
+            limits.answer_items = at_least("answer-items", n, 16)?;
         }
         if let Some(n) = self.answer_bytes {
-            limits.answer_bytes = size("answer-bytes", n, 256)?;
+            limits.answer_bytes = at_least("answer-bytes", n, 256)?;
         }
-        let count = |key: &str, n: u64, least: u64| {
-            if n < least {
-                bail!("{key} = {n}: too small; give {least} or more");
-            }
-            u32::try_from(n).with_context(|| format!("{key} = {n} is too large"))
-        };
         if let Some(n) = self.host_calls {
-            limits.host_calls = count("host-calls", n, 16)?;
+            limits.host_calls = at_least("host-calls", n, 16)?;
         }
         if let Some(n) = self.log_lines_per_second {
-            limits.log_lines_per_second = count("log-lines-per-second", n, 1)?;
+            limits.log_lines_per_second = at_least("log-lines-per-second", n, 1)?;
         }
         Ok(limits)
     }
@@ -184,24 +183,44 @@ impl Settings {
             .ceilings
             .apply(defaults.ceilings)
             .with_context(|| format!("{}: [ceilings]", origin.display()))?;
-        if default_limits.memory_bytes > ceilings.memory_bytes
-            || default_limits.call_timeout > ceilings.call_timeout
-            || default_limits.answer_items > ceilings.answer_items
-            || default_limits.answer_bytes > ceilings.answer_bytes
-            || default_limits.host_calls > ceilings.host_calls
-            || default_limits.log_lines_per_second > ceilings.log_lines_per_second
-        {
+        let (d, c) = (&default_limits, &ceilings);
+        let over: Vec<String> = [
+            (
+                "memory-mib",
+                (d.memory_bytes >> 20) as u128,
+                (c.memory_bytes >> 20) as u128,
+            ),
+            (
+                "call-timeout-ms",
+                d.call_timeout.as_millis(),
+                c.call_timeout.as_millis(),
+            ),
+            (
+                "answer-items",
+                d.answer_items as u128,
+                c.answer_items as u128,
+            ),
+            (
+                "answer-bytes",
+                d.answer_bytes as u128,
+                c.answer_bytes as u128,
+            ),
+            ("host-calls", d.host_calls.into(), c.host_calls.into()),
+            (
+                "log-lines-per-second",
+                d.log_lines_per_second.into(),
+                c.log_lines_per_second.into(),
+            ),
+        ]
+        .into_iter()
+        .filter(|(_, limit, ceiling)| limit > ceiling)
+        .map(|(key, limit, ceiling)| format!("{key} = {limit} (ceiling {ceiling})"))
+        .collect();
+        if !over.is_empty() {
             bail!(
-                "{}: the default [limits] exceed the [ceilings] ({} MiB, {} ms, {} answer items, {} answer bytes against {} MiB, {} ms, {}, {}): lower the limits or raise the ceilings",
+                "{}: the default [limits] exceed the [ceilings]: {}: lower the limits or raise the ceilings",
                 origin.display(),
-                default_limits.memory_bytes >> 20,
-                default_limits.call_timeout.as_millis(),
-                default_limits.answer_items,
-                default_limits.answer_bytes,
-                ceilings.memory_bytes >> 20,
-                ceilings.call_timeout.as_millis(),
-                ceilings.answer_items,
-                ceilings.answer_bytes
+                over.join(", ")
             );
         }
         Ok(Settings {
@@ -288,6 +307,10 @@ mod tests {
         assert!(format!("{e:#}").contains("10.200.0/16"), "{e:#}");
         let e = parse("[limits]\nmemory-mib = 4096\n").unwrap_err();
         assert!(format!("{e:#}").contains("ceilings"), "{e:#}");
+        assert!(
+            format!("{e:#}").contains("memory-mib = 4096 (ceiling 1024)"),
+            "names the limit over its ceiling: {e:#}"
+        );
         let e = parse("[limits]\nanswer-items = 3\n").unwrap_err();
         assert!(format!("{e:#}").contains("answer-items = 3"), "{e:#}");
         let e = parse("[ceilings]\nanswer-bytes = 1000\n").unwrap_err();

@@ -31,7 +31,10 @@ pub struct Local {
 /// had the store open ends without crashing, removed when the next one opens it.
 /// Missing, or from another boot, the kernel may no longer match the records (a
 /// SIGKILL, a crash, a reboot), and the next wnet reconciles before anything else.
-struct CleanMarker(PathBuf);
+struct CleanMarker {
+    path: PathBuf,
+    boot_id: String,
+}
 
 fn boot_id() -> String {
     std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
@@ -43,23 +46,22 @@ impl CleanMarker {
     /// Takes the marker away; whether the wnet before ended cleanly in this boot.
     fn take(data_dir: &Path) -> (CleanMarker, bool) {
         let path = data_dir.join("wnet.clean");
-        let clean = std::fs::read_to_string(&path).is_ok_and(|id| {
-            let now = boot_id();
-            !now.is_empty() && id.trim() == now
-        });
+        let boot_id = boot_id();
+        let clean = !boot_id.is_empty()
+            && std::fs::read_to_string(&path).is_ok_and(|id| id.trim() == boot_id);
         if let Err(e) = std::fs::remove_file(&path)
             && e.kind() != std::io::ErrorKind::NotFound
         {
             tracing::warn!(path = %path.display(), error = %e, "cannot remove the clean-exit marker: a crash of this wnet would go unnoticed by the next");
         }
-        (CleanMarker(path), clean)
+        (CleanMarker { path, boot_id }, clean)
     }
 
     /// Records a clean end. No fsync: a marker lost to a power cut only costs the
     /// next wnet a reconcile, which a reboot needs anyway.
     fn put(&self) {
-        if let Err(e) = std::fs::write(&self.0, boot_id()) {
-            tracing::warn!(path = %self.0.display(), error = %e, "cannot write the clean-exit marker: the next wnet will reconcile");
+        if let Err(e) = std::fs::write(&self.path, &self.boot_id) {
+            tracing::warn!(path = %self.path.display(), error = %e, "cannot write the clean-exit marker: the next wnet will reconcile");
         }
     }
 }
