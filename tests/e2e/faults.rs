@@ -26,6 +26,15 @@ fn fault(err: &Error) -> &Fault {
     }
 }
 
+/// A host with the hostile fixture loaded, and the fixture's driver for its counters.
+async fn hostile_host() -> (Host, std::sync::Arc<wnet_runtime::WasmNetworkDriver>) {
+    let host = Host::new().await;
+    let LoadedDriver::Network(driver) = host.load(FIXTURE_HOSTILE).await else {
+        panic!("a network driver");
+    };
+    (host, driver)
+}
+
 async fn others_still_work(host: &Host, name: &str) {
     let net = host
         .controller
@@ -39,10 +48,7 @@ async fn others_still_work(host: &Host, name: &str) {
 
 #[tokio::test]
 async fn loops_exhaustion_and_panics_end_in_clean_errors() {
-    let host = Host::new().await;
-    let LoadedDriver::Network(driver) = host.load(FIXTURE_HOSTILE).await else {
-        panic!("a network driver");
-    };
+    let (host, driver) = hostile_host().await;
     // A network the driver knows (kept in its kv) before it starts misbehaving.
     let net = host
         .controller
@@ -152,10 +158,7 @@ async fn wasi_lends_no_environment_arguments_files_or_sockets() {
 /// arrives cut, not refused.
 #[tokio::test]
 async fn oversized_answers_are_refused_and_long_errors_cut() {
-    let host = Host::new().await;
-    let LoadedDriver::Network(driver) = host.load(FIXTURE_HOSTILE).await else {
-        panic!("a network driver");
-    };
+    let (host, driver) = hostile_host().await;
     let net = host
         .controller
         .new_network("hostile", "n", NetworkOptions::default())
@@ -238,10 +241,7 @@ async fn oversized_answers_are_refused_and_long_errors_cut() {
 /// other drivers work; enabled again, it runs.
 #[tokio::test]
 async fn a_driver_failing_in_a_row_backs_off_then_is_quarantined_until_enabled() {
-    let host = Host::new().await;
-    let LoadedDriver::Network(driver) = host.load(FIXTURE_HOSTILE).await else {
-        panic!("a network driver");
-    };
+    let (host, driver) = hostile_host().await;
     let net = host
         .controller
         .new_network("hostile", "n", NetworkOptions::default())
@@ -322,10 +322,7 @@ async fn a_driver_failing_in_a_row_backs_off_then_is_quarantined_until_enabled()
 /// past the rate are dropped and counted, and the call itself goes on.
 #[tokio::test]
 async fn host_call_and_log_floods_are_cut_off() {
-    let host = Host::new().await;
-    let LoadedDriver::Network(driver) = host.load(FIXTURE_HOSTILE).await else {
-        panic!("a network driver");
-    };
+    let (host, driver) = hostile_host().await;
     let opts = NetworkOptions {
         options: hostile("create-network", "host-calls"),
         ..NetworkOptions::default()
@@ -362,10 +359,7 @@ async fn host_call_and_log_floods_are_cut_off() {
 /// the call and the panic; nothing half-done left on record; the driver runs again.
 #[tokio::test]
 async fn a_panic_in_each_driver_call_is_a_clean_error() {
-    let host = Host::new().await;
-    let LoadedDriver::Network(driver) = host.load(FIXTURE_HOSTILE).await else {
-        panic!("a network driver");
-    };
+    let (host, driver) = hostile_host().await;
     let panics_in = |call: &str, err: &Error| {
         assert!(
             matches!(fault(err), Fault::Trap { message } if message.contains(&format!("panics in {call} on purpose"))),
