@@ -57,8 +57,10 @@ async fn loops_exhaustion_and_panics_end_in_clean_errors() {
         .unwrap();
 
     type Expect = fn(&Fault) -> bool;
-    let cases: [(&str, Expect); 3] = [
+    let cases: [(&str, Expect); 4] = [
         ("loop", |f| matches!(f, Fault::Deadline { .. })),
+        // Blocked in the host (a WASI clock), where no epoch is counted.
+        ("sleep", |f| matches!(f, Fault::Deadline { .. })),
         ("alloc", |f| matches!(f, Fault::OutOfMemory { .. })),
         (
             "panic",
@@ -99,7 +101,7 @@ async fn loops_exhaustion_and_panics_end_in_clean_errors() {
         );
         ep.delete(false).await.unwrap();
     }
-    assert_eq!(driver.stats().faults.load(Ordering::Relaxed), 3);
+    assert_eq!(driver.stats().faults.load(Ordering::Relaxed), 4);
     // Every address of the failed endpoints went back to the pool.
     let again = net
         .create_endpoint("last", EndpointOptions::default())
@@ -450,4 +452,85 @@ async fn a_panic_in_each_driver_call_is_a_clean_error() {
     net.create_endpoint("fine", EndpointOptions::default())
         .await
         .unwrap();
+}
+
+/// A driver's calls in one operation share its operation time: a join whose calls are
+/// each within their deadline but together over it is stopped, named and rolled back,
+/// and the undo (leave) still runs; the next operation has its own time.
+#[tokio::test]
+async fn a_driver_slow_across_one_operation_is_stopped_and_rolled_back() {
+    let host = Host::new().await;
+    let mut manifest = FIXTURE_HOSTILE.manifest();
+    manifest.limits.operation_timeout_ms = Some(250);
+    let driver = host
+        .runtime
+        .load(FIXTURE_HOSTILE.wasm, manifest)
+        .await
+        .unwrap();
+    driver.register(&host.controller).unwrap();
+    let LoadedDriver::Network(driver) = driver else {
+        panic!("a network driver");
+    };
+    let net = host
+        .controller
+        .new_network("hostile", "n", NetworkOptions::default())
+        .await
+        .unwrap();
+    let sandbox = host
+        .controller
+        .new_sandbox("s", wnet_core::SandboxOptions::default())
+        .await
+        .unwrap();
+    // Each call 150 ms, its deadline 200 ms; two of them 300 ms, over the 250 ms.
+    let slow: Options = [
+        ("hostile.join", "slow"),
+        ("hostile.program-external-connectivity", "slow"),
+    ]
+    .into_iter()
+    .collect();
+    let ep = net
+        .create_endpoint(
+            "e",
+            EndpointOptions {
+                options: slow,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let err = ep.join(&sandbox, Default::default()).await.unwrap_err();
+    assert!(
+        matches!(fault(&err), Fault::OperationDeadline { limit } if limit.as_millis() == 250),
+        "{err}"
+    );
+    let msg = err.to_string();
+    assert!(
+        msg.contains("`hostile`")
+            && msg.contains("program-external-connectivity")
+            && msg.contains("operation-timeout-ms"),
+        "{msg}"
+    );
+    assert!(ep.info().unwrap().join.is_none(), "not joined");
+    assert!(
+        !host
+            .kv_keys("hostile")
+            .iter()
+            .any(|k| k.starts_with("joined/") || k.starts_with("external/")),
+        "the driver was told to leave, past its operation time: {:?}",
+        host.kv_keys("hostile")
+    );
+    // One slow call per operation is within the time.
+    net.create_endpoint(
+        "one",
+        EndpointOptions {
+            options: hostile("join", "slow"),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap()
+    .join(&sandbox, Default::default())
+    .await
+    .unwrap();
+    assert_eq!(driver.status().state, wnet_runtime::State::Ok);
 }

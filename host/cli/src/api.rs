@@ -736,6 +736,7 @@ fn driver_json(d: &DriverInfo) -> Value {
         "Limits": {
             "MemoryMiB": limits.memory_bytes >> 20,
             "CallTimeoutMs": u64::try_from(limits.call_timeout.as_millis()).unwrap_or(u64::MAX),
+            "OperationTimeoutMs": u64::try_from(limits.operation_timeout.as_millis()).unwrap_or(u64::MAX),
             "AnswerItems": limits.answer_items,
             "AnswerBytes": limits.answer_bytes,
             "HostCalls": limits.host_calls,

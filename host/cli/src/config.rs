@@ -62,6 +62,8 @@ pub struct LimitsEntry {
     pub memory_mib: Option<u64>,
     /// The deadline of one driver call, milliseconds.
     pub call_timeout_ms: Option<u64>,
+    /// The most time a driver's calls take during one operation, milliseconds.
+    pub operation_timeout_ms: Option<u64>,
     /// The most entries of a list or map in one driver answer.
     pub answer_items: Option<u64>,
     /// The most bytes of a string in one driver answer.
@@ -96,6 +98,12 @@ impl LimitsEntry {
                 bail!("call-timeout-ms = 0: a driver call needs some time; give 1 or more");
             }
             limits.call_timeout = Duration::from_millis(ms);
+        }
+        if let Some(ms) = self.operation_timeout_ms {
+            if ms == 0 {
+                bail!("operation-timeout-ms = 0: a driver's calls need some time; give 1 or more");
+            }
+            limits.operation_timeout = Duration::from_millis(ms);
         }
         if let Some(n) = self.answer_items {
             limits.answer_items = at_least("answer-items", n, 16)?;
@@ -196,6 +204,11 @@ impl Settings {
                 c.call_timeout.as_millis(),
             ),
             (
+                "operation-timeout-ms",
+                d.operation_timeout.as_millis(),
+                c.operation_timeout.as_millis(),
+            ),
+            (
                 "answer-items",
                 d.answer_items as u128,
                 c.answer_items as u128,
@@ -286,7 +299,7 @@ mod tests {
         let s = parse(
             "data-dir = \"/d\"\nrun-dir = \"/r\"\nlog-level = \"info\"\n\
              [[default-address-pools]]\nbase = \"10.200.0.0/16\"\nsize = 24\n\
-             [limits]\nmemory-mib = 32\ncall-timeout-ms = 500\n",
+             [limits]\nmemory-mib = 32\ncall-timeout-ms = 500\noperation-timeout-ms = 2000\n",
         )
         .unwrap();
         assert_eq!(s.data_dir, Path::new("/d"));
@@ -295,6 +308,10 @@ mod tests {
         assert_eq!(s.default_address_pools[0].size, 24);
         assert_eq!(s.default_limits.memory_bytes, 32 << 20);
         assert_eq!(s.default_limits.call_timeout, Duration::from_millis(500));
+        assert_eq!(
+            s.default_limits.operation_timeout,
+            Duration::from_millis(2000)
+        );
     }
 
     #[test]
@@ -310,6 +327,11 @@ mod tests {
         assert!(
             format!("{e:#}").contains("memory-mib = 4096 (ceiling 1024)"),
             "names the limit over its ceiling: {e:#}"
+        );
+        let e = parse("[limits]\noperation-timeout-ms = 700000\n").unwrap_err();
+        assert!(
+            format!("{e:#}").contains("operation-timeout-ms = 700000 (ceiling 600000)"),
+            "{e:#}"
         );
         let e = parse("[limits]\nanswer-items = 3\n").unwrap_err();
         assert!(format!("{e:#}").contains("answer-items = 3"), "{e:#}");

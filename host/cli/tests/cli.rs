@@ -139,6 +139,8 @@ fn drivers_are_installed_used_and_removed() {
     assert_eq!(inspect[0]["Limits"]["MemoryMiB"], 64);
     assert_eq!(inspect[0]["Limits"]["AnswerItems"], 1024);
     assert_eq!(inspect[0]["Limits"]["AnswerBytes"], 65536);
+    assert_eq!(inspect[0]["Limits"]["CallTimeoutMs"], 1000);
+    assert_eq!(inspect[0]["Limits"]["OperationTimeoutMs"], 10000);
     assert_eq!(inspect[0]["State"], "ok");
     assert_eq!(inspect[0]["Stats"]["Faults"], 0);
     assert_eq!(

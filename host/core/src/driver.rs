@@ -55,6 +55,13 @@ pub enum Fault {
         /// The deadline.
         limit: Duration,
     },
+    /// The driver's calls during one controller operation together ran past its limit:
+    /// the call under way was stopped, or the next one refused.
+    #[error("the driver spent more than {}ms in calls during this operation (limits.operation-timeout-ms in its manifest); the call was stopped", .limit.as_millis())]
+    OperationDeadline {
+        /// The limit.
+        limit: Duration,
+    },
     /// The instance tried to grow its memory past its limit.
     #[error("the driver exceeded its memory limit of {} MiB; its instance was discarded and is re-created for the next call", .limit_bytes >> 20)]
     OutOfMemory {

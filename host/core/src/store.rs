@@ -15,6 +15,7 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 pub use durable::{RedbStore, SCHEMA_VERSION};
 
@@ -85,10 +86,12 @@ pub(crate) trait Committer: Send + Sync {
     fn commit(&self, keys: &Keys) -> Result<(), StoreError>;
 }
 
-/// The keys written during the current operation, per store.
+/// The keys written during the current operation, per store; and the time each
+/// driver has spent in calls during it, for the drivers' per-operation limit.
 #[derive(Default)]
 struct Pending {
     stores: Vec<(Arc<dyn Committer>, Keys)>,
+    driver_time: Vec<(String, Duration)>,
 }
 
 tokio::task_local! {
@@ -111,6 +114,31 @@ pub(crate) fn defer(committer: &Arc<dyn Committer>, table: &str, key: &str) -> b
             p.stores[i].1.insert((table.to_owned(), key.to_owned()));
         })
         .is_ok()
+}
+
+/// The time `driver` has spent in calls during the current operation; `None` outside
+/// an operation (start-up, reconcile), where no per-operation limit applies.
+pub fn driver_time(driver: &str) -> Option<Duration> {
+    PENDING
+        .try_with(|p| {
+            p.borrow()
+                .driver_time
+                .iter()
+                .find(|(d, _)| d == driver)
+                .map_or(Duration::ZERO, |(_, t)| *t)
+        })
+        .ok()
+}
+
+/// Adds `spent` to the time `driver` has spent during the current operation.
+pub fn add_driver_time(driver: &str, spent: Duration) {
+    let _ = PENDING.try_with(|p| {
+        let mut p = p.borrow_mut();
+        match p.driver_time.iter_mut().find(|(d, _)| d == driver) {
+            Some((_, t)) => *t += spent,
+            None => p.driver_time.push((driver.to_owned(), spent)),
+        }
+    });
 }
 
 /// Runs `op` as one operation: the writes it makes to durable stores are committed

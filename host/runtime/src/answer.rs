@@ -153,6 +153,7 @@ mod tests {
         let limits = Limits {
             memory_bytes: 1 << 20,
             call_timeout: std::time::Duration::from_secs(1),
+            operation_timeout: std::time::Duration::from_secs(1),
             answer_items: 16,
             answer_bytes: 256,
             host_calls: 16,

@@ -50,6 +50,7 @@ impl Default for RuntimeConfig {
             default_limits: Limits {
                 memory_bytes: 64 << 20,
                 call_timeout: Duration::from_secs(1),
+                operation_timeout: Duration::from_secs(10),
                 answer_items: 1024,
                 answer_bytes: 64 << 10,
                 host_calls: 4096,
@@ -58,6 +59,7 @@ impl Default for RuntimeConfig {
             ceilings: Limits {
                 memory_bytes: 1 << 30,
                 call_timeout: Duration::from_secs(60),
+                operation_timeout: Duration::from_secs(600),
                 answer_items: 1 << 20,
                 answer_bytes: 16 << 20,
                 host_calls: 1 << 24,
@@ -508,63 +510,66 @@ impl Runtime {
     fn limits(&self, manifest: &Manifest) -> Result<Limits, LoadError> {
         let defaults = &self.inner.config.default_limits;
         let ceilings = &self.inner.config.ceilings;
-        let within = |limit: &'static str, value: u64, ceiling: u64| {
-            if value > ceiling {
-                return Err(LoadError::Limit {
-                    driver: manifest.name.clone(),
-                    limit,
-                    value,
-                    ceiling,
-                });
-            }
-            Ok(value)
+        let m = &manifest.limits;
+        // The manifest's value, in the manifest's unit, within the ceiling; the default
+        // where it sets none.
+        let pick = |limit: &'static str, value: Option<u64>, default: u64, ceiling: u64| match value
+        {
+            None => Ok(default),
+            Some(value) if value > ceiling => Err(LoadError::Limit {
+                driver: manifest.name.clone(),
+                limit,
+                value,
+                ceiling,
+            }),
+            Some(value) => Ok(value),
         };
-        let memory_bytes = match manifest.limits.memory_mib {
-            None => defaults.memory_bytes,
-            Some(mib) => {
-                (within(
-                    "limits.memory-mib",
-                    mib,
-                    (ceilings.memory_bytes >> 20) as u64,
-                )? as usize)
-                    << 20
-            }
-        };
-        let call_timeout = match manifest.limits.call_timeout_ms {
-            None => defaults.call_timeout,
-            Some(ms) => Duration::from_millis(within(
-                "limits.call-timeout-ms",
-                ms,
-                ceilings.call_timeout.as_millis() as u64,
-            )?),
-        };
-        let answer_items = match manifest.limits.answer_items {
-            None => defaults.answer_items,
-            Some(n) => within("limits.answer-items", n, ceilings.answer_items as u64)? as usize,
-        };
-        let answer_bytes = match manifest.limits.answer_bytes {
-            None => defaults.answer_bytes,
-            Some(n) => within("limits.answer-bytes", n, ceilings.answer_bytes as u64)? as usize,
-        };
-        let host_calls = match manifest.limits.host_calls {
-            None => defaults.host_calls,
-            Some(n) => within("limits.host-calls", n, u64::from(ceilings.host_calls))? as u32,
-        };
-        let log_lines_per_second = match manifest.limits.log_lines_per_second {
-            None => defaults.log_lines_per_second,
-            Some(n) => within(
-                "limits.log-lines-per-second",
-                n,
-                u64::from(ceilings.log_lines_per_second),
-            )? as u32,
-        };
+        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        let count = |n: usize| n as u64;
         Ok(Limits {
-            memory_bytes,
-            call_timeout,
-            answer_items,
-            answer_bytes,
-            host_calls,
-            log_lines_per_second,
+            memory_bytes: (pick(
+                "limits.memory-mib",
+                m.memory_mib,
+                count(defaults.memory_bytes >> 20),
+                count(ceilings.memory_bytes >> 20),
+            )? as usize)
+                << 20,
+            call_timeout: Duration::from_millis(pick(
+                "limits.call-timeout-ms",
+                m.call_timeout_ms,
+                ms(defaults.call_timeout),
+                ms(ceilings.call_timeout),
+            )?),
+            operation_timeout: Duration::from_millis(pick(
+                "limits.operation-timeout-ms",
+                m.operation_timeout_ms,
+                ms(defaults.operation_timeout),
+                ms(ceilings.operation_timeout),
+            )?),
+            answer_items: pick(
+                "limits.answer-items",
+                m.answer_items,
+                count(defaults.answer_items),
+                count(ceilings.answer_items),
+            )? as usize,
+            answer_bytes: pick(
+                "limits.answer-bytes",
+                m.answer_bytes,
+                count(defaults.answer_bytes),
+                count(ceilings.answer_bytes),
+            )? as usize,
+            host_calls: pick(
+                "limits.host-calls",
+                m.host_calls,
+                defaults.host_calls.into(),
+                ceilings.host_calls.into(),
+            )? as u32,
+            log_lines_per_second: pick(
+                "limits.log-lines-per-second",
+                m.log_lines_per_second,
+                defaults.log_lines_per_second.into(),
+                ceilings.log_lines_per_second.into(),
+            )? as u32,
         })
     }
 }

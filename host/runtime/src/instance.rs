@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{Mutex, MutexGuard};
 use wasmtime::{CallHook, Engine, Store, Trap};
@@ -26,6 +26,9 @@ pub struct Limits {
     pub memory_bytes: usize,
     /// The deadline of one call.
     pub call_timeout: Duration,
+    /// The most time the driver's calls may take together during one controller
+    /// operation (a connect calls create-endpoint, join, program-external-connectivity).
+    pub operation_timeout: Duration,
     /// The most entries of any list or map in one answer (routes, options).
     pub answer_items: usize,
     /// The most bytes of any string in one answer; an error message longer than this
@@ -36,6 +39,12 @@ pub struct Limits {
     /// The most log lines (the `log` capability, stdout and stderr) per second; more
     /// are dropped and counted.
     pub log_lines_per_second: u32,
+}
+
+/// A deadline in epoch ticks: whole ticks, rounded up, plus one for the tick already
+/// under way.
+fn ticks(deadline: Duration) -> u64 {
+    deadline.as_micros().div_ceil(TICK.as_micros()) as u64 + 1
 }
 
 /// A world's pre-instantiated component, from which instances are made.
@@ -65,6 +74,19 @@ impl World for bindings::ipam::Ipam {
 pub(crate) struct Live<W> {
     pub(crate) store: Store<HostState>,
     pub(crate) bindings: W,
+    /// The current call's clock.
+    pub(crate) call: CallClock,
+}
+
+/// When the current call started and how long it may run.
+#[derive(Clone, Copy)]
+pub(crate) struct CallClock {
+    started: Instant,
+    /// The call's deadline: its own, or what is left of the operation's time when
+    /// that is less.
+    pub(crate) deadline: Duration,
+    /// Whether the operation's time, not the call's, set the deadline.
+    by_operation: bool,
 }
 
 /// Failures in a row after which a driver is quarantined.
@@ -79,7 +101,7 @@ const BACKOFF_FIRST: Duration = Duration::from_millis(100);
 #[derive(Debug, Default)]
 struct Health {
     in_a_row: u32,
-    not_before: Option<std::time::Instant>,
+    not_before: Option<Instant>,
     quarantined: bool,
     last: Option<String>,
 }
@@ -88,7 +110,7 @@ impl Health {
     /// What is left of the pause after failures in a row, if any.
     fn pause(&self) -> Option<Duration> {
         self.not_before
-            .map(|t| t.saturating_duration_since(std::time::Instant::now()))
+            .map(|t| t.saturating_duration_since(Instant::now()))
             .filter(|wait| !wait.is_zero())
     }
 }
@@ -270,7 +292,7 @@ impl<W: World> Instance<W> {
             h.quarantined = true;
         } else if h.in_a_row >= 2 {
             let pause = BACKOFF_FIRST * 2u32.pow(h.in_a_row - 2);
-            h.not_before = Some(std::time::Instant::now() + pause);
+            h.not_before = Some(Instant::now() + pause);
         }
     }
 
@@ -288,6 +310,7 @@ impl<W: World> Instance<W> {
     /// goes with it, as it must: a store left mid-call cannot be entered again.
     pub(crate) async fn take(
         &self,
+        call: &'static str,
     ) -> Result<(MutexGuard<'_, Option<Live<W>>>, Live<W>), DriverError> {
         self.admit()?;
         let mut slot = self.slot.lock().await;
@@ -295,21 +318,45 @@ impl<W: World> Instance<W> {
             Some(live) => live,
             None => self.instantiate().await?,
         };
+        // Time waited for the slot or spent instantiating is the host's, not the call's.
+        live.call = self.clock(call)?;
         self.stats.calls.fetch_add(1, Ordering::Relaxed);
         live.store.data_mut().limiter.hit = false;
         live.store.data_mut().host_calls = 0;
-        live.store.set_epoch_deadline(self.deadline_ticks());
+        live.store.set_epoch_deadline(ticks(live.call.deadline));
         Ok((slot, live))
     }
 
-    /// The call deadline in epoch ticks: whole ticks, rounded up, plus one for the tick
-    /// already under way.
-    fn deadline_ticks(&self) -> u64 {
-        self.limits
-            .call_timeout
-            .as_micros()
-            .div_ceil(TICK.as_micros()) as u64
-            + 1
+    /// The clock of a call starting now; refused when the driver's calls have used up
+    /// its time in the current operation. A call that undoes or releases is never cut
+    /// short by the operation's time, only by its own deadline: refusing it would leave
+    /// the driver holding what the operation is rolling back.
+    fn clock(&self, call: &'static str) -> Result<CallClock, DriverError> {
+        const UNDO: [&str; 7] = [
+            "leave",
+            "delete-endpoint",
+            "delete-network",
+            "revoke-external-connectivity",
+            "network-free",
+            "release-address",
+            "release-pool",
+        ];
+        let limits = &self.limits;
+        let left = wnet_core::store::driver_time(&self.ctx.name)
+            .filter(|_| !UNDO.contains(&call))
+            .map(|spent| limits.operation_timeout.saturating_sub(spent));
+        if left == Some(Duration::ZERO) {
+            self.stats.refused_calls.fetch_add(1, Ordering::Relaxed);
+            return Err(DriverError::Fault(Fault::OperationDeadline {
+                limit: limits.operation_timeout,
+            }));
+        }
+        let by_operation = left.is_some_and(|left| left < limits.call_timeout);
+        Ok(CallClock {
+            started: Instant::now(),
+            deadline: left.map_or(limits.call_timeout, |l| l.min(limits.call_timeout)),
+            by_operation,
+        })
     }
 
     async fn instantiate(&self) -> Result<Live<W>, DriverError> {
@@ -330,7 +377,7 @@ impl<W: World> Instance<W> {
             }
             Ok(())
         });
-        store.set_epoch_deadline(self.deadline_ticks());
+        store.set_epoch_deadline(ticks(self.limits.call_timeout));
         let bindings = W::instantiate(&self.pre, &mut store).await.map_err(|e| {
             let fault = Fault::Instantiate {
                 message: format!("{e:#}"),
@@ -339,7 +386,15 @@ impl<W: World> Instance<W> {
             DriverError::Fault(fault)
         })?;
         self.stats.instances.fetch_add(1, Ordering::Relaxed);
-        Ok(Live { store, bindings })
+        Ok(Live {
+            store,
+            bindings,
+            call: CallClock {
+                started: Instant::now(),
+                deadline: self.limits.call_timeout,
+                by_operation: false,
+            },
+        })
     }
 
     /// Counts and logs an answer the host refuses, and makes it the call's error.
@@ -365,6 +420,7 @@ impl<W: World> Instance<W> {
         call: &'static str,
         result: wasmtime::Result<T>,
     ) -> Result<T, DriverError> {
+        wnet_core::store::add_driver_time(&self.ctx.name, live.call.started.elapsed());
         match result {
             Ok(mut v) => {
                 *slot = Some(live);
@@ -383,8 +439,14 @@ impl<W: World> Instance<W> {
                         limit: self.limits.host_calls,
                     }
                 } else if matches!(e.downcast_ref::<Trap>(), Some(Trap::Interrupt)) {
-                    Fault::Deadline {
-                        limit: self.limits.call_timeout,
+                    if live.call.by_operation {
+                        Fault::OperationDeadline {
+                            limit: self.limits.operation_timeout,
+                        }
+                    } else {
+                        Fault::Deadline {
+                            limit: self.limits.call_timeout,
+                        }
                     }
                 } else {
                     let trap = e
@@ -415,12 +477,15 @@ impl<W: World> Instance<W> {
 macro_rules! driver_call {
     (raw $self:ident . $accessor:ident, $name:literal, $method:ident($($arg:expr),*)) => {
         async {
-            let (slot, mut live) = $self.inst.take().await?;
-            let result = live
-                .bindings
-                .$accessor()
-                .$method(&mut live.store, $($arg),*)
-                .await;
+            let (slot, mut live) = $self.inst.take($name).await?;
+            // The epoch stops wasm that runs too long; this stops a call blocked in the
+            // host past its deadline (a WASI sleep), dropping it midway like a trap.
+            let wall = live.call.deadline + 2 * $crate::engine::TICK;
+            let call = live.bindings.$accessor().$method(&mut live.store, $($arg),*);
+            let result = match tokio::time::timeout(wall, call).await {
+                Ok(result) => result,
+                Err(_) => Err(wasmtime::Trap::Interrupt.into()),
+            };
             $self.inst.settle(slot, live, $name, result)
         }
         .await

@@ -201,6 +201,9 @@ pub struct ManifestLimits {
     pub memory_mib: Option<u64>,
     /// Deadline of one call, in milliseconds.
     pub call_timeout_ms: Option<u64>,
+    /// The most time of the driver's calls during one controller operation, in
+    /// milliseconds.
+    pub operation_timeout_ms: Option<u64>,
     /// The most entries of a list or map in one answer.
     pub answer_items: Option<u64>,
     /// The most bytes of a string in one answer.
@@ -261,6 +264,11 @@ impl Manifest {
         if self.limits.call_timeout_ms == Some(0) {
             return Err(invalid(
                 "limits.call-timeout-ms must be at least 1".to_owned(),
+            ));
+        }
+        if self.limits.operation_timeout_ms == Some(0) {
+            return Err(invalid(
+                "limits.operation-timeout-ms must be at least 1".to_owned(),
             ));
         }
         // Below these, an ordinary answer (a join's routes, an interface name, an
