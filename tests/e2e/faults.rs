@@ -313,8 +313,15 @@ async fn a_driver_failing_in_a_row_backs_off_then_is_quarantined_until_enabled()
     assert!(net.endpoints().is_empty());
     others_still_work(&host, "other").await;
 
+    let down = net.unavailable_drivers().unwrap();
+    assert!(
+        matches!(down.as_slice(), [(d, why)] if d == "hostile" && why.contains("quarantined")),
+        "its network reports the driver unavailable: {down:?}"
+    );
+
     assert!(driver.enable(), "it was quarantined");
     assert_eq!(driver.status().state, wnet_runtime::State::Ok);
+    assert!(net.unavailable_drivers().unwrap().is_empty());
     net.create_endpoint("good", EndpointOptions::default())
         .await
         .unwrap();

@@ -336,6 +336,15 @@ fn network_json(net: &Network) -> Result<Value, ApiError> {
         "Containers": containers,
         "Options": options_json(&r.options),
         "Labels": options_json(&r.labels),
+        // Not Docker's: whether its drivers take calls, and if not why and the way out.
+        "DriverStatus": match net.unavailable_drivers()?.as_slice() {
+            [] => "available".to_owned(),
+            down => down
+                .iter()
+                .map(|(driver, why)| format!("driver `{driver}` unavailable: {why}"))
+                .collect::<Vec<_>>()
+                .join("; "),
+        },
     }))
 }
 

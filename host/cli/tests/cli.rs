@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use wnet_tests::{FIXTURE_WRONG_VERSION, Fixture, IPMAC_DRIVER};
+use wnet_tests::{FIXTURE_HOSTILE, FIXTURE_WRONG_VERSION, Fixture, IPMAC_DRIVER};
 
 /// `wnet` with its data, run and drivers directories under `dir`, and no config file
 /// of the machine's.
@@ -277,30 +277,7 @@ fn the_daemon_reloads_its_drivers_folder_on_sighup() {
     std::fs::write(dir.join("wnet.toml"), "").unwrap();
     let src = folder("sighup-src");
     let wasm = drop_driver(&src, "ipmac", IPMAC_DRIVER);
-    let mut daemon = Command::new(env!("CARGO_BIN_EXE_wnet"))
-        .env("WNET_DATA_DIR", dir.join("data"))
-        .env("WNET_RUN_DIR", dir.join("run"))
-        .env("WNET_DRIVERS_DIR", dir.join("drivers"))
-        .env("WNET_CONFIG", dir.join("wnet.toml"))
-        .arg("daemon")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let guard = KillOnDrop(daemon.id());
-    let socket = dir.join("run/wnet.sock");
-    let until = |what: &str, f: &dyn Fn() -> bool| {
-        for _ in 0..1000 {
-            if f() {
-                return;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        panic!("timed out waiting for {what}");
-    };
-    until("the daemon's socket", &|| {
-        std::os::unix::net::UnixStream::connect(&socket).is_ok()
-    });
+    let (mut daemon, guard) = start_daemon(&dir);
     assert_eq!(
         ok_in(&dir, &["driver", "install", wasm.to_str().unwrap()]).trim(),
         "ipmac"
@@ -347,6 +324,118 @@ fn the_daemon_reloads_its_drivers_folder_on_sighup() {
         "a driver in use stays loaded"
     );
     ok_in(&dir, &["network", "rm", "n1"]);
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &daemon.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(daemon.wait().unwrap().success());
+    std::mem::forget(guard);
+}
+
+/// Waits until `f` holds, up to 20 s.
+fn until(what: &str, f: &dyn Fn() -> bool) {
+    for _ in 0..1000 {
+        if f() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+/// A daemon with its directories under `dir`, answering on its socket; killed if the
+/// test fails before stopping it.
+fn start_daemon(dir: &Path) -> (std::process::Child, KillOnDrop) {
+    let daemon = Command::new(env!("CARGO_BIN_EXE_wnet"))
+        .env("WNET_DATA_DIR", dir.join("data"))
+        .env("WNET_RUN_DIR", dir.join("run"))
+        .env("WNET_DRIVERS_DIR", dir.join("drivers"))
+        .env("WNET_CONFIG", dir.join("wnet.toml"))
+        .arg("daemon")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let guard = KillOnDrop(daemon.id());
+    let socket = dir.join("run/wnet.sock");
+    until("the daemon's socket", &|| {
+        std::os::unix::net::UnixStream::connect(&socket).is_ok()
+    });
+    (daemon, guard)
+}
+
+/// A driver that fails call after call is quarantined in the daemon: `network
+/// inspect` says its networks' driver is unavailable and why, operations on them fail
+/// at once naming the way out, `driver inspect` shows the state; `driver enable`
+/// clears it.
+#[test]
+fn a_quarantined_driver_is_shown_and_enabled_through_the_cli() {
+    let dir = folder("quarantine");
+    std::fs::write(dir.join("wnet.toml"), "").unwrap();
+    std::fs::create_dir_all(dir.join("drivers")).unwrap();
+    drop_driver(&dir.join("drivers"), "hostile", FIXTURE_HOSTILE);
+    let (mut daemon, guard) = start_daemon(&dir);
+    ok_in(&dir, &["network", "create", "-d", "hostile", "kept"]);
+    let inspect = |what: &str, name: &str| -> serde_json::Value {
+        serde_json::from_str(&ok_in(&dir, &[what, "inspect", name])).unwrap()
+    };
+    assert_eq!(inspect("network", "kept")[0]["DriverStatus"], "available");
+    // Panics in a row; a call straight after one may find the driver pausing.
+    let mut traps = 0;
+    while traps < 5 {
+        let o = wnet_in(
+            &dir,
+            &[
+                "network",
+                "create",
+                "-d",
+                "hostile",
+                "-o",
+                "hostile.create-network=panic",
+                "bad",
+            ],
+        );
+        assert_eq!(o.status.code(), Some(1));
+        let e = stderr(&o);
+        // A refusal during the pause names the last trap too: look for the pause first.
+        if e.contains("after a pause") {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        } else {
+            assert!(e.contains("panics in create-network on purpose"), "{e}");
+            traps += 1;
+        }
+    }
+    let status = inspect("network", "kept")[0]["DriverStatus"].clone();
+    let status = status.as_str().unwrap();
+    assert!(
+        status.contains("driver `hostile` unavailable")
+            && status.contains("quarantined")
+            && status.contains("wnet driver enable hostile"),
+        "{status}"
+    );
+    let d = inspect("driver", "hostile");
+    assert_eq!(d[0]["State"]["Quarantined"]["Faults"], 5);
+    assert!(
+        d[0]["Stats"]["LastError"]
+            .as_str()
+            .unwrap()
+            .contains("panics in create-network"),
+        "{d}"
+    );
+    refused_in(
+        &dir,
+        &["network", "rm", "kept"],
+        "wnet driver enable hostile",
+    );
+    assert_eq!(
+        ok_in(&dir, &["driver", "enable", "hostile"]).trim(),
+        "hostile: enabled (was quarantined)"
+    );
+    assert_eq!(inspect("network", "kept")[0]["DriverStatus"], "available");
+    ok_in(&dir, &["network", "rm", "kept"]);
     assert!(
         Command::new("kill")
             .args(["-TERM", &daemon.id().to_string()])

@@ -123,6 +123,11 @@ pub enum Fault {
 pub trait NetworkDriver: Send + Sync {
     /// What the driver is.
     fn capability(&self) -> Capability;
+    /// Why the driver takes no calls now (quarantined, or pausing after failures);
+    /// `None` when it does.
+    fn unavailable(&self) -> Option<Fault> {
+        None
+    }
     /// libnetwork's `NetworkAllocate` (global scope, cluster manager side).
     async fn network_allocate(&self, request: &NetworkRequest) -> Result<Options, DriverError>;
     /// libnetwork's `NetworkFree`.
@@ -167,6 +172,10 @@ pub trait NetworkDriver: Send + Sync {
 pub trait IpamDriver: Send + Sync {
     /// The driver's requirements.
     fn capability(&self) -> IpamCapability;
+    /// Why the driver takes no calls now; `None` when it does.
+    fn unavailable(&self) -> Option<Fault> {
+        None
+    }
     /// The default local and global address spaces.
     async fn default_address_spaces(&self) -> Result<AddressSpaces, DriverError>;
     /// Reserves a pool.

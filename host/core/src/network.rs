@@ -129,6 +129,28 @@ impl Network {
             .ok_or_else(|| Error::NetworkNotFound(self.name.clone()))
     }
 
+    /// The drivers of the network (its network driver, then its IPAM driver) that take
+    /// no calls now, each with why: operations on the network fail while any does.
+    pub fn unavailable_drivers(&self) -> Result<Vec<(String, String)>, Error> {
+        let r = self.info()?;
+        let network = self
+            .ctrl
+            .driver(&r.driver)
+            .map(|d| d.unavailable().map(|f| f.to_string()));
+        let ipam = self
+            .ctrl
+            .ipam(&r.ipam_driver)
+            .map(|d| d.unavailable().map(|f| f.to_string()));
+        Ok([(r.driver, network), (r.ipam_driver, ipam)]
+            .into_iter()
+            .filter_map(|(name, why)| match why {
+                Ok(None) => None,
+                Ok(Some(why)) => Some((name, why)),
+                Err(e) => Some((name, e.to_string())),
+            })
+            .collect())
+    }
+
     /// The network's endpoints, in id order.
     pub fn endpoints(&self) -> Vec<Endpoint> {
         let state = self.ctrl.state();

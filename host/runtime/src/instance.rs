@@ -251,9 +251,20 @@ impl<W: World> Instance<W> {
 
     /// Refuses the call at once if the driver is quarantined or pausing.
     fn admit(&self) -> Result<(), DriverError> {
+        match self.unavailable() {
+            Some(fault) => {
+                self.stats.refused_calls.fetch_add(1, Ordering::Relaxed);
+                Err(DriverError::Fault(fault))
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Why the driver takes no calls now: quarantined, or pausing after failures.
+    pub(crate) fn unavailable(&self) -> Option<Fault> {
         let h = self.health();
         let last = || h.last.clone().unwrap_or_default();
-        let refusal = if h.quarantined {
+        if h.quarantined {
             Some(Fault::Quarantined {
                 driver: self.ctx.name.to_string(),
                 faults: h.in_a_row,
@@ -265,13 +276,6 @@ impl<W: World> Instance<W> {
                 retry_in,
                 last: last(),
             })
-        };
-        match refusal {
-            Some(fault) => {
-                self.stats.refused_calls.fetch_add(1, Ordering::Relaxed);
-                Err(DriverError::Fault(fault))
-            }
-            None => Ok(()),
         }
     }
 

@@ -75,6 +75,10 @@ impl IpamDriver for WasmIpamDriver {
         self.capability
     }
 
+    fn unavailable(&self) -> Option<wnet_core::Fault> {
+        self.inst.unavailable()
+    }
+
     async fn default_address_spaces(&self) -> Result<AddressSpaces, DriverError> {
         driver_call!(
             self.wnet_driver_ipam_driver,

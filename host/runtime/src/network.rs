@@ -106,6 +106,10 @@ impl NetworkDriver for WasmNetworkDriver {
         self.capability
     }
 
+    fn unavailable(&self) -> Option<wnet_core::Fault> {
+        self.inst.unavailable()
+    }
+
     async fn network_allocate(&self, request: &NetworkRequest) -> Result<Options, DriverError> {
         let req = to_wit::network_request(request);
         driver_call!(
