@@ -13,11 +13,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use wnet_core::types::{ErrorKind, IpNet, Options};
+use wnet_core::types::{ErrorKind, Options};
 use wnet_core::{
     Controller, EndpointOptions, IpamConfig, JoinOptions, Network, NetworkOptions, SandboxOptions,
 };
 use wnet_drivers::{DriverInfo, DriverSet, SetError};
+
+pub use crate::config::cidr;
 
 /// An API error: a status and a one-line message.
 #[derive(Debug)]
@@ -149,25 +151,6 @@ pub fn router(api: Api) -> Router {
             }
         })
         .with_state(api)
-}
-
-/// A prefix in CIDR form, with a message that says what is wrong with it.
-pub fn cidr(s: &str) -> Result<IpNet, String> {
-    let Some((addr, len)) = s.split_once('/') else {
-        return Err(format!(
-            "{s}: not in CIDR form ADDRESS/LENGTH, as 10.1.0.0/16"
-        ));
-    };
-    let addr: IpAddr = addr
-        .parse()
-        .map_err(|_| format!("{s}: `{addr}` is not an IPv4 or IPv6 address"))?;
-    let max = if addr.is_ipv4() { 32 } else { 128 };
-    let len: u8 = len
-        .parse()
-        .ok()
-        .filter(|l| *l <= max)
-        .ok_or_else(|| format!("{s}: prefix length must be 0–{max}"))?;
-    IpNet::new(addr, len).map_err(|e| format!("{s}: {e}"))
 }
 
 fn ip(what: &str, s: &str) -> Result<IpAddr, ApiError> {

@@ -2,12 +2,14 @@
 //! default `/etc/wnet/wnet.toml` when it exists), overridden by flags and environment.
 //! Unknown keys in the file are errors, so that a typo is never silently ignored.
 
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use serde::Deserialize;
 use wnet_core::AddressPool;
+use wnet_core::types::IpNet;
 use wnet_runtime::{Limits, RuntimeConfig};
 
 /// Where the config file is looked for when `--config` is not given.
@@ -169,13 +171,19 @@ impl Settings {
             .config
             .clone()
             .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG));
+        Self::from_file(file, o, &origin)
+    }
+
+    /// Flags over `file` (the config file at `origin`, named in errors) over the
+    /// defaults; every value checked.
+    pub fn from_file(file: File, o: Overrides, origin: &Path) -> anyhow::Result<Settings> {
         let run_dir = o
             .run_dir
             .or(file.run_dir)
             .unwrap_or_else(|| DEFAULT_RUN_DIR.into());
         let mut default_address_pools = Vec::new();
         for p in &file.default_address_pools {
-            let base = crate::api::cidr(&p.base).map_err(|e| {
+            let base = cidr(&p.base).map_err(|e| {
                 anyhow::anyhow!("{}: default-address-pools base {e}", origin.display())
             })?;
             default_address_pools.push(
@@ -256,6 +264,25 @@ impl Settings {
             ceilings,
         })
     }
+}
+
+/// A prefix in CIDR form, with a message that says what is wrong with it.
+pub fn cidr(s: &str) -> Result<IpNet, String> {
+    let Some((addr, len)) = s.split_once('/') else {
+        return Err(format!(
+            "{s}: not in CIDR form ADDRESS/LENGTH, as 10.1.0.0/16"
+        ));
+    };
+    let addr: IpAddr = addr
+        .parse()
+        .map_err(|_| format!("{s}: `{addr}` is not an IPv4 or IPv6 address"))?;
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    let len: u8 = len
+        .parse()
+        .ok()
+        .filter(|l| *l <= max)
+        .ok_or_else(|| format!("{s}: prefix length must be 0–{max}"))?;
+    IpNet::new(addr, len).map_err(|e| format!("{s}: {e}"))
 }
 
 fn read(path: &Path) -> anyhow::Result<File> {

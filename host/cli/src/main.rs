@@ -3,7 +3,6 @@
 mod api;
 mod backend;
 mod commands;
-mod config;
 mod daemon;
 mod local;
 
@@ -12,6 +11,7 @@ use std::process::ExitCode;
 use std::rc::Rc;
 
 use clap::{CommandFactory, Parser, Subcommand};
+use wnet_cli::config;
 use wnet_runtime::DriverKind;
 
 /// wnet's version line: the binary, the driver contract and the WASM engine.

@@ -10,7 +10,7 @@ use wnet_types::{
 use crate::controller::Controller;
 use crate::driver::{DriverError, NetworkDriver};
 use crate::error::Error;
-use crate::ids;
+use crate::ids::{self, valid_ifname};
 use crate::ipam::Ipam;
 use crate::model::{EndpointRecord, JoinRecord, NetworkRecord, SandboxRecord};
 use crate::network::{HOST_DRIVER, skips_ipam};
@@ -784,19 +784,9 @@ fn usable_unicast(ip: IpAddr) -> bool {
         || ip == IpAddr::V4(Ipv4Addr::BROADCAST))
 }
 
-/// Linux's rule for interface names: 1 to 15 bytes, no `/`, `:` or whitespace, not `.` or `..`.
-pub(crate) fn valid_ifname(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 15
-        && name != "."
-        && name != ".."
-        && !name
-            .bytes()
-            .any(|b| b == b'/' || b == b':' || b.is_ascii_whitespace() || b == 0)
-}
-
-/// Checks a join answer before anything is done with it.
-fn check_join_info(info: &JoinInfo) -> Result<(), String> {
+/// Checks a join answer before anything is done with it: interface names the kernel
+/// takes, usable gateways, routes whose next hop fits their type and family.
+pub fn check_join_info(info: &JoinInfo) -> Result<(), String> {
     if let Some(names) = &info.interface_name {
         if !valid_ifname(&names.src_name) {
             return Err(format!(

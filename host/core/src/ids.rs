@@ -30,6 +30,18 @@ pub fn valid_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
 }
 
+/// Linux's rule for interface names (the kernel's `dev_valid_name`): 1 to 15 bytes, no
+/// `/`, `:` or whitespace, not `.` or `..`.
+pub fn valid_ifname(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 15
+        && name != "."
+        && name != ".."
+        && !name
+            .bytes()
+            .any(|b| b == b'/' || b == b':' || b.is_ascii_whitespace() || b == 0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

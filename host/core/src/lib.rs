@@ -35,9 +35,9 @@ pub mod store;
 
 pub use controller::{AddressPool, Config, Controller};
 pub use driver::{DriverError, Fault, IpamDriver, NetworkDriver};
-pub use endpoint::{Endpoint, EndpointOptions, JoinOptions};
+pub use endpoint::{Endpoint, EndpointOptions, JoinOptions, check_join_info};
 pub use error::Error;
-pub use ids::valid_name;
+pub use ids::{valid_ifname, valid_name};
 pub use model::{EndpointRecord, JoinRecord, NetworkRecord, PoolRecord, SandboxRecord};
 pub use network::{IpamConfig, Network, NetworkOptions};
 pub use osl::{Interface, OsError, OsSandbox, RecordsOnly, SandboxOs};

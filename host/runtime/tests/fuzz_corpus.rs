@@ -29,3 +29,13 @@ fn the_manifest_corpus_holds() {
 fn the_sysctl_corpus_holds() {
     assert!(replay("sysctl", wnet_runtime::fuzzing::sysctl) >= 3);
 }
+
+#[test]
+fn the_host_args_corpus_holds() {
+    assert!(replay("host_args", wnet_runtime::fuzzing::host_args) >= 5);
+}
+
+#[test]
+fn the_join_answer_corpus_holds() {
+    assert!(replay("join_answer", wnet_runtime::fuzzing::join_answer) >= 3);
+}

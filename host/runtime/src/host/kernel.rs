@@ -221,17 +221,6 @@ fn kernel_error(e: &NetlinkError) -> Error {
     }
 }
 
-/// Linux's rule for interface names.
-fn valid_ifname(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 15
-        && name != "."
-        && name != ".."
-        && !name
-            .bytes()
-            .any(|b| b == b'/' || b == b':' || b.is_ascii_whitespace() || b == 0)
-}
-
 impl HostState {
     fn kernel(&self) -> Result<&Arc<DriverKernel>, Error> {
         self.ctx.kernel.as_ref().ok_or_else(|| {
@@ -273,25 +262,36 @@ impl HostState {
 
     /// The ledger key of a link, refusing names outside the driver's prefixes.
     fn own_name(&self, nskey: &str, name: &str) -> Result<String, Error> {
-        let k = self.kernel()?;
-        if !valid_ifname(name) {
-            return Err(Error::InvalidParameter(format!(
-                "`{name}` is not a valid Linux interface name"
-            )));
+        match link_name(name, &self.kernel()?.links.prefixes) {
+            Ok(()) => Ok(format!("{nskey}/{name}")),
+            Err(NameError::Invalid(m)) => Err(Error::InvalidParameter(m)),
+            Err(NameError::Outside(m)) => Err(self.refuse(m)),
         }
-        if !k
-            .links
-            .prefixes
-            .iter()
-            .any(|p| name.starts_with(p.as_str()))
-        {
-            return Err(self.refuse(format!(
-                "link name `{name}` is outside this driver's prefixes ({})",
-                k.links.prefixes.join(", ")
-            )));
-        }
-        Ok(format!("{nskey}/{name}"))
     }
+}
+
+/// Why a driver may not give a link a name.
+pub(crate) enum NameError {
+    /// Not a name the kernel takes.
+    Invalid(String),
+    /// Outside the driver's prefixes: a refusal by its grants.
+    Outside(String),
+}
+
+/// Checks a link name a driver asks for against Linux's rule and its prefixes.
+pub(crate) fn link_name(name: &str, prefixes: &[String]) -> Result<(), NameError> {
+    if !wnet_core::valid_ifname(name) {
+        return Err(NameError::Invalid(format!(
+            "`{name}` is not a valid Linux interface name"
+        )));
+    }
+    if !prefixes.iter().any(|p| name.starts_with(p.as_str())) {
+        return Err(NameError::Outside(format!(
+            "link name `{name}` is outside this driver's prefixes ({})",
+            prefixes.join(", ")
+        )));
+    }
+    Ok(())
 }
 
 /// The index of a link this driver created, refusing any other. Free of `HostState`

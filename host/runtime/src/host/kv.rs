@@ -10,7 +10,8 @@ pub(crate) const MAX_KEY: usize = 1024;
 /// The largest value a driver may store under one key.
 pub(crate) const MAX_VALUE: usize = 1 << 20;
 
-fn check_key(key: &str) -> Result<(), Error> {
+/// Checks a key a driver sends; its table is fixed by the host, so only its size matters.
+pub(crate) fn check_key(key: &str) -> Result<(), Error> {
     if key.is_empty() || key.len() > MAX_KEY {
         return Err(Error::InvalidParameter(format!(
             "kv key of {} bytes: keys must be 1 to {MAX_KEY} bytes",
