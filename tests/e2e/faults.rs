@@ -172,7 +172,7 @@ async fn oversized_answers_are_refused_and_long_errors_cut() {
         .await
         .unwrap();
     for (i, (how, what, size)) in [
-        ("huge-routes", "static-routes (entries)", "100000"),
+        ("huge-routes", "static-routes (entries)", "10000"),
         ("huge-name", "interface-name src-name (bytes)", "1048578"),
     ]
     .into_iter()
@@ -540,4 +540,115 @@ async fn a_driver_slow_across_one_operation_is_stopped_and_rolled_back() {
     .await
     .unwrap();
     assert_eq!(driver.status().state, wnet_runtime::State::Ok);
+}
+
+/// An IPAM driver's wrong answers — a pool of the other family or another subnet, an
+/// address outside its pool or not the one asked for, a meta map of 5000 entries,
+/// a panic — each fail the network's creation with the driver and the reason named,
+/// and everything it handed out is given back: its own books end empty.
+#[tokio::test]
+async fn a_hostile_ipam_is_refused_and_everything_it_handed_out_released() {
+    let host = Host::new().await;
+    let LoadedDriver::Ipam(ipam) = host.load(wnet_tests::FIXTURE_HOSTILE_IPAM).await else {
+        panic!("an IPAM driver");
+    };
+    let held = || -> Vec<String> {
+        host.kv_keys("hostile-ipam")
+            .into_iter()
+            .filter(|k| k.starts_with("pool/") || k.starts_with("addr/"))
+            .collect()
+    };
+    let subnet = wnet_core::IpamConfig::subnet("10.1.0.0/24".parse().unwrap());
+    let with_gateway = wnet_core::IpamConfig {
+        gateway: Some("10.1.0.1".parse().unwrap()),
+        ..subnet.clone()
+    };
+    let cases = [
+        (
+            "request-pool",
+            "wrong-family",
+            None,
+            "asked for an IPv4 pool, got fd99::/64",
+        ),
+        (
+            "request-pool",
+            "other-subnet",
+            Some(subnet.clone()),
+            "got 10.98.0.0/24",
+        ),
+        (
+            "request-pool",
+            "huge-meta",
+            None,
+            "pool meta (entries) is 5000",
+        ),
+        (
+            "request-pool",
+            "panic",
+            None,
+            "panics in request-pool on purpose",
+        ),
+        (
+            "request-address",
+            "outside",
+            None,
+            "address 192.0.2.7 is outside pool",
+        ),
+        (
+            "request-address",
+            "not-preferred",
+            Some(with_gateway),
+            "asked for 10.1.0.1, got 10.1.0.200",
+        ),
+        (
+            "request-address",
+            "huge-meta",
+            None,
+            "address meta (entries) is 5000",
+        ),
+        (
+            "request-address",
+            "panic",
+            None,
+            "panics in request-address on purpose",
+        ),
+    ];
+    for (i, (call, how, conf, reason)) in cases.into_iter().enumerate() {
+        let opts = NetworkOptions {
+            ipam_driver: Some("hostile-ipam".into()),
+            ipam_options: hostile(call, how),
+            ipv4: conf.into_iter().collect(),
+            ..NetworkOptions::default()
+        };
+        let err = host
+            .controller
+            .new_network("null", &format!("n{i}"), opts)
+            .await
+            .unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("hostile-ipam") && msg.contains(call) && msg.contains(reason),
+            "{call}={how}: {msg}"
+        );
+        assert!(host.controller.networks().is_empty(), "{call}={how}");
+        assert_eq!(held(), Vec::<String>::new(), "{call}={how}: given back");
+        // No pause after failures in a row: the next case runs at once.
+        ipam.enable();
+    }
+    // Behaving, it serves a network, and gets everything back when it goes.
+    let net = host
+        .controller
+        .new_network(
+            "null",
+            "good",
+            NetworkOptions {
+                ipam_driver: Some("hostile-ipam".into()),
+                ..NetworkOptions::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(held().len(), 2, "a pool and its gateway: {:?}", held());
+    net.delete().await.unwrap();
+    assert_eq!(held(), Vec::<String>::new());
 }

@@ -218,17 +218,20 @@ impl Ipam {
                     _ => self.fail("request-address", e),
                 })?;
         let addr = answer.address.addr();
-        if !pool.pool.contains(&addr) {
-            return Err(self.invalid(
-                "request-address",
-                format!("address {addr} is outside pool {}", pool.pool),
-            ));
-        }
-        if preferred.is_some_and(|p| p != addr) {
-            return Err(self.invalid(
-                "request-address",
-                format!("asked for {preferred:?}, got {addr}"),
-            ));
+        let wrong = if !pool.pool.contains(&addr) {
+            Some(format!("address {addr} is outside pool {}", pool.pool))
+        } else {
+            preferred
+                .filter(|p| *p != addr)
+                .map(|p| format!("asked for {p}, got {addr}"))
+        };
+        if let Some(reason) = wrong {
+            // The driver believes it handed the address out: it gets it back, so that
+            // its books match ours.
+            if let Err(e) = self.driver.release_address(&pool.pool_id, addr).await {
+                tracing::warn!(ipam = %self.name, %addr, error = %e, "releasing a refused address failed");
+            }
+            return Err(self.invalid("request-address", reason));
         }
         // In range for the pool's prefix length, since the pool contains `addr`.
         IpNet::new(addr, pool.pool.prefix_len())
