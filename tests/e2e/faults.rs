@@ -35,6 +35,21 @@ async fn hostile_host() -> (Host, std::sync::Arc<wnet_runtime::WasmNetworkDriver
     (host, driver)
 }
 
+/// A network of the hostile driver and a sandbox to join.
+async fn network_and_sandbox(host: &Host) -> (wnet_core::Network, wnet_core::Sandbox) {
+    let net = host
+        .controller
+        .new_network("hostile", "n", NetworkOptions::default())
+        .await
+        .unwrap();
+    let sandbox = host
+        .controller
+        .new_sandbox("s", wnet_core::SandboxOptions::default())
+        .await
+        .unwrap();
+    (net, sandbox)
+}
+
 async fn others_still_work(host: &Host, name: &str) {
     let net = host
         .controller
@@ -161,16 +176,7 @@ async fn wasi_lends_no_environment_arguments_files_or_sockets() {
 #[tokio::test]
 async fn oversized_answers_are_refused_and_long_errors_cut() {
     let (host, driver) = hostile_host().await;
-    let net = host
-        .controller
-        .new_network("hostile", "n", NetworkOptions::default())
-        .await
-        .unwrap();
-    let sandbox = host
-        .controller
-        .new_sandbox("s", wnet_core::SandboxOptions::default())
-        .await
-        .unwrap();
+    let (net, sandbox) = network_and_sandbox(&host).await;
     for (i, (how, what, size)) in [
         ("huge-routes", "static-routes (entries)", "10000"),
         ("huge-name", "interface-name src-name (bytes)", "1048578"),
@@ -392,16 +398,7 @@ async fn a_panic_in_each_driver_call_is_a_clean_error() {
     panics_in("create-network", &err);
     assert!(host.controller.networks().is_empty());
 
-    let net = host
-        .controller
-        .new_network("hostile", "n", NetworkOptions::default())
-        .await
-        .unwrap();
-    let sandbox = host
-        .controller
-        .new_sandbox("s", wnet_core::SandboxOptions::default())
-        .await
-        .unwrap();
+    let (net, sandbox) = network_and_sandbox(&host).await;
     for call in ["create-endpoint", "join", "program-external-connectivity"] {
         let made = net
             .create_endpoint(
@@ -478,16 +475,7 @@ async fn a_driver_slow_across_one_operation_is_stopped_and_rolled_back() {
     let LoadedDriver::Network(driver) = driver else {
         panic!("a network driver");
     };
-    let net = host
-        .controller
-        .new_network("hostile", "n", NetworkOptions::default())
-        .await
-        .unwrap();
-    let sandbox = host
-        .controller
-        .new_sandbox("s", wnet_core::SandboxOptions::default())
-        .await
-        .unwrap();
+    let (net, sandbox) = network_and_sandbox(&host).await;
     // Each call 150 ms, its deadline 200 ms; two of them 300 ms, over the 250 ms.
     let slow: Options = [
         ("hostile.join", "slow"),

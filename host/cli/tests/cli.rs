@@ -277,7 +277,7 @@ fn the_daemon_reloads_its_drivers_folder_on_sighup() {
     std::fs::write(dir.join("wnet.toml"), "").unwrap();
     let src = folder("sighup-src");
     let wasm = drop_driver(&src, "ipmac", IPMAC_DRIVER);
-    let (mut daemon, guard) = start_daemon(&dir);
+    let daemon = start_daemon(&dir);
     assert_eq!(
         ok_in(&dir, &["driver", "install", wasm.to_str().unwrap()]).trim(),
         "ipmac"
@@ -301,7 +301,7 @@ fn the_daemon_reloads_its_drivers_folder_on_sighup() {
     let hup = || {
         assert!(
             Command::new("kill")
-                .args(["-HUP", &daemon.id().to_string()])
+                .args(["-HUP", &daemon.0.id().to_string()])
                 .status()
                 .unwrap()
                 .success()
@@ -324,15 +324,7 @@ fn the_daemon_reloads_its_drivers_folder_on_sighup() {
         "a driver in use stays loaded"
     );
     ok_in(&dir, &["network", "rm", "n1"]);
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &daemon.id().to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
-    assert!(daemon.wait().unwrap().success());
-    std::mem::forget(guard);
+    daemon.stop();
 }
 
 /// Waits until `f` holds, up to 20 s.
@@ -348,23 +340,49 @@ fn until(what: &str, f: &dyn Fn() -> bool) {
 
 /// A daemon with its directories under `dir`, answering on its socket; killed if the
 /// test fails before stopping it.
-fn start_daemon(dir: &Path) -> (std::process::Child, KillOnDrop) {
-    let daemon = Command::new(env!("CARGO_BIN_EXE_wnet"))
-        .env("WNET_DATA_DIR", dir.join("data"))
-        .env("WNET_RUN_DIR", dir.join("run"))
-        .env("WNET_DRIVERS_DIR", dir.join("drivers"))
-        .env("WNET_CONFIG", dir.join("wnet.toml"))
-        .arg("daemon")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let guard = KillOnDrop(daemon.id());
+fn start_daemon(dir: &Path) -> Daemon {
+    let daemon = Daemon(
+        Command::new(env!("CARGO_BIN_EXE_wnet"))
+            .env("WNET_DATA_DIR", dir.join("data"))
+            .env("WNET_RUN_DIR", dir.join("run"))
+            .env("WNET_DRIVERS_DIR", dir.join("drivers"))
+            .env("WNET_CONFIG", dir.join("wnet.toml"))
+            .arg("daemon")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let socket = dir.join("run/wnet.sock");
     until("the daemon's socket", &|| {
         std::os::unix::net::UnixStream::connect(&socket).is_ok()
     });
-    (daemon, guard)
+    daemon
+}
+
+/// A running daemon; killed if the test fails before stopping it.
+struct Daemon(std::process::Child);
+
+impl Daemon {
+    /// Stops it with SIGTERM, as an operator does; it must exit cleanly.
+    fn stop(mut self) {
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &self.0.id().to_string()])
+                .status()
+                .unwrap()
+                .success()
+        );
+        assert!(self.0.wait().unwrap().success());
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        // Already reaped after stop(): kill then fails, harmlessly.
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// A driver that fails call after call is quarantined in the daemon: `network
@@ -377,7 +395,7 @@ fn a_quarantined_driver_is_shown_and_enabled_through_the_cli() {
     std::fs::write(dir.join("wnet.toml"), "").unwrap();
     std::fs::create_dir_all(dir.join("drivers")).unwrap();
     drop_driver(&dir.join("drivers"), "hostile", FIXTURE_HOSTILE);
-    let (mut daemon, guard) = start_daemon(&dir);
+    let daemon = start_daemon(&dir);
     ok_in(&dir, &["network", "create", "-d", "hostile", "kept"]);
     let inspect = |what: &str, name: &str| -> serde_json::Value {
         serde_json::from_str(&ok_in(&dir, &[what, "inspect", name])).unwrap()
@@ -436,26 +454,7 @@ fn a_quarantined_driver_is_shown_and_enabled_through_the_cli() {
     );
     assert_eq!(inspect("network", "kept")[0]["DriverStatus"], "available");
     ok_in(&dir, &["network", "rm", "kept"]);
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &daemon.id().to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
-    assert!(daemon.wait().unwrap().success());
-    std::mem::forget(guard);
-}
-
-/// Kills a process if the test fails before stopping it.
-struct KillOnDrop(u32);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-KILL", &self.0.to_string()])
-            .status();
-    }
+    daemon.stop();
 }
 
 #[test]

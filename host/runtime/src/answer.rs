@@ -150,15 +150,7 @@ mod tests {
 
     #[test]
     fn a_long_error_message_is_cut_at_a_character_boundary() {
-        let limits = Limits {
-            memory_bytes: 1 << 20,
-            call_timeout: std::time::Duration::from_secs(1),
-            operation_timeout: std::time::Duration::from_secs(1),
-            answer_items: 16,
-            answer_bytes: 256,
-            host_calls: 16,
-            log_lines_per_second: 1,
-        };
+        let limits = Limits::least();
         let mut e: Result<(), t::Error> = Err(t::Error::Internal("é".repeat(1000)));
         e.fit(&limits).unwrap();
         let Err(t::Error::Internal(m)) = e else {

@@ -100,15 +100,7 @@ pub fn join_answer(data: &[u8]) {
     let Ok(mut answer) = join_info(&mut u) else {
         return;
     };
-    let limits = crate::instance::Limits {
-        memory_bytes: 1 << 20,
-        call_timeout: std::time::Duration::from_secs(1),
-        operation_timeout: std::time::Duration::from_secs(1),
-        answer_items: 16,
-        answer_bytes: 256,
-        host_calls: 16,
-        log_lines_per_second: 1,
-    };
+    let limits = crate::instance::Limits::least();
     let strings: Vec<usize> = answer
         .interface_name
         .iter()

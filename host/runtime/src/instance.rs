@@ -47,6 +47,21 @@ fn ticks(deadline: Duration) -> u64 {
     deadline.as_micros().div_ceil(TICK.as_micros()) as u64 + 1
 }
 
+impl Limits {
+    /// The smallest limits a driver may be given, for checks of what they refuse.
+    pub(crate) fn least() -> Limits {
+        Limits {
+            memory_bytes: 1 << 20,
+            call_timeout: Duration::from_secs(1),
+            operation_timeout: Duration::from_secs(1),
+            answer_items: 16,
+            answer_bytes: 256,
+            host_calls: 16,
+            log_lines_per_second: 1,
+        }
+    }
+}
+
 /// A world's pre-instantiated component, from which instances are made.
 pub(crate) trait World: Sized + Send + 'static {
     type Pre: Send + Sync + 'static;
