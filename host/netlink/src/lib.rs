@@ -1,13 +1,14 @@
 //! The host's kernel side: everything wnet asks of netlink, behind the [`Netlink`]
 //! trait, with an rtnetlink implementation ([`RtNetlink`]) and an in-memory one for
 //! tests that need no privileges ([`fake::FakeNetlink`]); network namespaces
-//! ([`Namespace`]) and sysctl ([`sysctl`]).
+//! ([`Namespace`]), sysctl ([`sysctl`]) and wnet's nftables table ([`firewall`]).
 //!
 //! Every call names the namespace it works in. A netlink socket for a namespace is
 //! opened on a short-lived thread that enters the namespace, creates the socket and
 //! exits — never by switching a runtime thread in and out, never by forking.
 
 pub mod fake;
+pub mod firewall;
 mod netns;
 pub mod osl;
 mod rt;

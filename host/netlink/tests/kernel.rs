@@ -70,10 +70,25 @@ async fn bridge_with_sandboxes(
     prefix: &str,
     n: usize,
 ) -> Vec<Namespace> {
-    let mut bridge = NewLink::new("br0", LinkKind::Bridge);
+    bridge_network(nl, host, "br0", 89, prefix, n).await
+}
+
+/// A bridge `name` with 10.`octet`.0.1/24 in `host`, and `n` sandboxes attached to it
+/// at .2, .3 …
+async fn bridge_network(
+    nl: &RtNetlink,
+    host: &Namespace,
+    name: &str,
+    octet: u8,
+    prefix: &str,
+    n: usize,
+) -> Vec<Namespace> {
+    let mut bridge = NewLink::new(name, LinkKind::Bridge);
     bridge.up = true;
     let br = nl.link_add(host, bridge).await.unwrap();
-    nl.addr_add(host, br, net("10.89.0.1/24")).await.unwrap();
+    nl.addr_add(host, br, net(&format!("10.{octet}.0.1/24")))
+        .await
+        .unwrap();
     let mut sandboxes = Vec::new();
     for i in 0..n {
         let sb = ns(&format!("{prefix}-sb{i}"));
@@ -82,7 +97,7 @@ async fn bridge_with_sandboxes(
             LinkKind::Veth {
                 peer_name: "tmp0".into(),
                 peer_ns: Some(sb.clone()),
-                peer_mac: Some(MacAddress([0x02, 0x42, 10, 89, 0, 2 + i as u8])),
+                peer_mac: Some(MacAddress([0x02, 0x42, 10, octet, 0, 2 + i as u8])),
             },
         );
         veth.master = Some(br);
@@ -92,8 +107,8 @@ async fn bridge_with_sandboxes(
             nl,
             &sb,
             "tmp0",
-            &format!("10.89.0.{}/24", 2 + i),
-            "10.89.0.1",
+            &format!("10.{octet}.0.{}/24", 2 + i),
+            &format!("10.{octet}.0.1"),
         )
         .await;
         sandboxes.push(sb);
@@ -337,6 +352,202 @@ fn macvlan_moves_and_errors() -> Pin<Box<dyn Future<Output = ()>>> {
                 .unwrap()
                 .is_none(),
             "both ends go"
+        );
+    })
+}
+
+/// The peer address a TCP listener at `addr` in `to` sees for a connection from
+/// `from`; `None` when no connection is made within a second (dropped on the way).
+fn peer_seen(from: &Namespace, to: &Namespace, addr: &str) -> Option<IpAddr> {
+    let addr: SocketAddr = format!("{addr}:7000").parse().unwrap();
+    let listener = to.run(move || TcpListener::bind(addr).unwrap()).unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let connected = from
+        .run(move || TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_ok())
+        .unwrap();
+    if !connected {
+        return None;
+    }
+    for _ in 0..100 {
+        if let Ok((_, peer)) = listener.accept() {
+            return Some(peer.ip());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    None
+}
+
+/// wnet's nftables table, by traffic: an "outside" namespace routed through the test's
+/// host namespace stands in for the internet. Masquerade, isolation between bridges,
+/// internal networks, ICC off (not to the gateway); removing the networks empties
+/// the table's sets, removing the table leaves another table as it was.
+fn firewall_by_traffic() -> Pin<Box<dyn Future<Output = ()>>> {
+    Box::pin(async {
+        use wnet_netlink::firewall::{Firewall, NetworkRules};
+        let nl = RtNetlink::new();
+        let host = ns("fw-host");
+        let out = ns("fw-out");
+        let mut uplink = NewLink::new(
+            "ho0",
+            LinkKind::Veth {
+                peer_name: "out0".into(),
+                peer_ns: Some(out.clone()),
+                peer_mac: None,
+            },
+        );
+        uplink.up = true;
+        let ho0 = nl.link_add(&host, uplink).await.unwrap();
+        nl.addr_add(&host, ho0, net("198.51.100.1/24"))
+            .await
+            .unwrap();
+        configure_sandbox(&nl, &out, "out0", "198.51.100.2/24", "198.51.100.1").await;
+        // The outside's "internet" address; the outside has no route to 10.x but its
+        // default back to the host, which must not be used for 10.x replies: take it
+        // away, so that only masqueraded traffic comes back.
+        let lo = nl.link_by_name(&out, "lo").await.unwrap().unwrap();
+        nl.addr_add(&out, lo.index, net("203.0.113.10/32"))
+            .await
+            .unwrap();
+        let mut default = Route::new(net("0.0.0.0/0"));
+        default.gateway = Some("198.51.100.1".parse().unwrap());
+        nl.route_del(&out, default).await.unwrap();
+        let mut to_out = Route::new(net("203.0.113.0/24"));
+        to_out.gateway = Some("198.51.100.2".parse().unwrap());
+        nl.route_add(&host, to_out).await.unwrap();
+        sysctl::set(&host, "net.ipv4.ip_forward", "1").unwrap();
+
+        let front = bridge_network(&nl, &host, "wfront", 88, "fwa", 2).await;
+        let back = bridge_network(&nl, &host, "wback", 87, "fwb", 1).await;
+        let inner = bridge_network(&nl, &host, "winner", 86, "fwc", 1).await;
+        let internet = "203.0.113.10";
+        assert_eq!(
+            peer_seen(&front[0], &out, internet),
+            None,
+            "no way back yet"
+        );
+
+        let fw = Firewall::new(host.clone());
+        // Another table of the machine's, which wnet must leave alone.
+        let foreign = "table ip other {
+	chain c {
+		type filter hook input priority filter; policy accept;
+		ip saddr 192.0.2.1 counter drop
+	}
+}";
+        host.run({
+            let foreign = foreign.to_owned();
+            move || {
+                let mut child = std::process::Command::new("nft")
+                    .args(["-f", "-"])
+                    .stdin(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap();
+                child
+                    .stdin
+                    .take()
+                    .unwrap()
+                    .write_all(foreign.as_bytes())
+                    .unwrap();
+                assert!(child.wait().unwrap().success());
+            }
+        })
+        .unwrap();
+        let ruleset = |ns: &Namespace| {
+            ns.run(|| {
+                let o = std::process::Command::new("nft")
+                    .args(["list", "ruleset"])
+                    .output()
+                    .unwrap();
+                String::from_utf8(o.stdout).unwrap()
+            })
+            .unwrap()
+        };
+        let before = ruleset(&host);
+
+        let rules = |bridge: &str, octet: u8, internal: bool, icc: bool| NetworkRules {
+            bridge: bridge.into(),
+            subnets: vec![net(&format!("10.{octet}.0.1/24"))],
+            masquerade: true,
+            internal,
+            icc,
+        };
+        let nets = [
+            rules("wfront", 88, false, true),
+            rules("wback", 87, false, true),
+            rules("winner", 86, true, true),
+        ];
+        for n in &nets {
+            fw.add_network(n).await.unwrap();
+        }
+        let host_ip: IpAddr = "198.51.100.1".parse().unwrap();
+        assert_eq!(
+            peer_seen(&front[0], &out, internet),
+            Some(host_ip),
+            "masqueraded"
+        );
+        assert_eq!(peer_seen(&back[0], &out, internet), Some(host_ip));
+        assert_eq!(
+            peer_seen(&front[0], &back[0], "10.87.0.2"),
+            None,
+            "isolated"
+        );
+        assert_eq!(
+            peer_seen(&back[0], &front[0], "10.88.0.2"),
+            None,
+            "isolated"
+        );
+        assert_eq!(
+            peer_seen(&inner[0], &out, internet),
+            None,
+            "internal: no way out"
+        );
+        assert_eq!(
+            peer_seen(&front[0], &inner[0], "10.86.0.2"),
+            None,
+            "internal: no way in"
+        );
+        assert!(
+            peer_seen(&front[0], &front[1], "10.88.0.3").is_some(),
+            "ICC on"
+        );
+
+        // ICC off: not between the sandboxes, still to their gateway and outside.
+        fw.remove_network(&nets[0]).await.unwrap();
+        let no_icc = rules("wfront", 88, false, false);
+        fw.add_network(&no_icc).await.unwrap();
+        assert_eq!(
+            peer_seen(&front[0], &front[1], "10.88.0.3"),
+            None,
+            "ICC off"
+        );
+        assert!(
+            peer_seen(&front[0], &host, "10.88.0.1").is_some(),
+            "the gateway"
+        );
+        assert_eq!(peer_seen(&front[0], &out, internet), Some(host_ip));
+
+        // A start-up restore writes the same table again.
+        let listed = fw.list().await.unwrap();
+        fw.reset(&[no_icc.clone(), nets[1].clone(), nets[2].clone()])
+            .await
+            .unwrap();
+        assert_eq!(fw.list().await.unwrap(), listed);
+
+        for n in [&no_icc, &nets[1], &nets[2]] {
+            fw.remove_network(n).await.unwrap();
+        }
+        let emptied = fw.list().await.unwrap();
+        assert!(!emptied.contains("elements"), "no element left: {emptied}");
+        assert!(
+            peer_seen(&front[0], &back[0], "10.87.0.2").is_some(),
+            "no rules apply"
+        );
+        fw.remove_table().await.unwrap();
+        assert_eq!(fw.list().await.unwrap(), "");
+        assert_eq!(
+            ruleset(&host),
+            before,
+            "only wnet's table went, the other as it was"
         );
     })
 }
@@ -612,7 +823,8 @@ fn main() {
         eprintln!("kernel tests: {e}");
         std::process::exit(1);
     }
-    let tests: [(&str, Test); 7] = [
+    let tests: [(&str, Test); 8] = [
+        ("firewall_by_traffic", firewall_by_traffic),
         (
             "vxlan_with_programmed_neighbours_carries_traffic",
             vxlan_with_programmed_neighbours_carries_traffic,

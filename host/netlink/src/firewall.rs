@@ -1,0 +1,285 @@
+//! wnet's firewall: one nftables table of its own, `inet wnet`, whose rules never
+//! change; networks are elements in its sets. Adding or removing a network is one
+//! `nft -f -` run, one kernel transaction: all of it or none. wnet never inserts into
+//! another table nor lists the whole ruleset.
+//!
+//! The layout follows `shared/reference/nftables-notes.md`, verified here by traffic:
+//! - masquerade: a network's subnets leaving through any interface but a wnet bridge;
+//! - isolation: nothing forwarded from one wnet bridge to another;
+//! - internal: nothing forwarded into or out of an internal network's bridge;
+//! - ICC off: nothing forwarded between two ports of one bridge. Bridged frames reach
+//!   the `inet` hooks only with `br_netfilter` on (`net.bridge.bridge-nf-call-iptables`,
+//!   as Docker's ICC needs it too); without it inter-container traffic is not stopped.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::process::{Command, Stdio};
+
+use wnet_types::IpNet;
+
+use crate::{Namespace, NetlinkError, Result};
+
+/// The table wnet owns.
+pub const TABLE: &str = "wnet";
+
+/// What a network asks of the firewall.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct NetworkRules {
+    /// The network's bridge.
+    pub bridge: String,
+    /// Its subnets.
+    pub subnets: Vec<IpNet>,
+    /// Masquerade its subnets leaving through any interface but a wnet bridge.
+    pub masquerade: bool,
+    /// Nothing in or out but within the bridge.
+    pub internal: bool,
+    /// Inter-container traffic allowed (Docker's `enable_icc`).
+    pub icc: bool,
+}
+
+/// The table's sets and chains, and its rules. Sent with every batch: sets and chains
+/// that exist are left as they are (their elements kept), and the chains' rules are
+/// flushed and written again in the same transaction, so a wnet that changed its rules
+/// replaces the old ones and none is ever doubled.
+fn skeleton() -> String {
+    format!(
+        "table inet {TABLE} {{
+  set bridges {{ type ifname; }}
+  set internal {{ type ifname; }}
+  set self_pairs {{ type ifname . ifname; }}
+  set noicc_pairs {{ type ifname . ifname; }}
+  set masq4 {{ type ipv4_addr; flags interval; }}
+  set masq6 {{ type ipv6_addr; flags interval; }}
+  chain postrouting {{ type nat hook postrouting priority srcnat; policy accept; }}
+  chain forward {{ type filter hook forward priority filter; policy accept; }}
+}}
+flush chain inet {TABLE} postrouting
+flush chain inet {TABLE} forward
+add rule inet {TABLE} postrouting ip saddr @masq4 oifname != @bridges masquerade
+add rule inet {TABLE} postrouting ip6 saddr @masq6 oifname != @bridges masquerade
+add rule inet {TABLE} forward iifname @internal iifname . oifname != @self_pairs drop
+add rule inet {TABLE} forward oifname @internal iifname . oifname != @self_pairs drop
+add rule inet {TABLE} forward iifname . oifname @noicc_pairs drop
+add rule inet {TABLE} forward iifname @bridges oifname @bridges iifname . oifname != @self_pairs drop
+"
+    )
+}
+
+/// The element commands of a network: `verb` is `add` or `delete`.
+fn elements(verb: &str, n: &NetworkRules) -> String {
+    let mut out = String::new();
+    let b = &n.bridge;
+    let mut line = |set: &str, elem: &str| {
+        let _ = writeln!(out, "{verb} element inet {TABLE} {set} {{ {elem} }}");
+    };
+    line("bridges", &format!("\"{b}\""));
+    line("self_pairs", &format!("\"{b}\" . \"{b}\""));
+    if n.internal {
+        line("internal", &format!("\"{b}\""));
+    }
+    if !n.icc {
+        line("noicc_pairs", &format!("\"{b}\" . \"{b}\""));
+    }
+    if n.masquerade && !n.internal {
+        for s in &n.subnets {
+            let set = if matches!(s, IpNet::V4(_)) {
+                "masq4"
+            } else {
+                "masq6"
+            };
+            line(set, &s.trunc().to_string());
+        }
+    }
+    out
+}
+
+/// Checks what goes into the ruleset's text: a bridge name the kernel takes and that
+/// cannot break out of its quotes.
+fn check(n: &NetworkRules) -> Result<()> {
+    if !wnet_core::valid_ifname(&n.bridge) || n.bridge.contains(['"', '\\', ';', '{', '}']) {
+        return Err(NetlinkError::Other {
+            op: "firewall".to_owned(),
+            reason: format!("`{}` is not a bridge name the firewall takes", n.bridge),
+        });
+    }
+    Ok(())
+}
+
+/// The firewall of one namespace (the host's).
+#[derive(Debug, Clone)]
+pub struct Firewall {
+    ns: Namespace,
+    program: String,
+}
+
+impl Firewall {
+    /// The firewall of `ns`, through Debian's `nft`.
+    pub fn new(ns: Namespace) -> Self {
+        Firewall {
+            ns,
+            program: "nft".to_owned(),
+        }
+    }
+
+    /// Adds a network's rules.
+    pub async fn add_network(&self, n: &NetworkRules) -> Result<()> {
+        check(n)?;
+        let batch = skeleton() + &elements("add", n);
+        self.apply(format!("add network rules for bridge {}", n.bridge), batch)
+            .await
+    }
+
+    /// Removes a network's rules (the same `n` that added them).
+    pub async fn remove_network(&self, n: &NetworkRules) -> Result<()> {
+        check(n)?;
+        let batch = skeleton() + &elements("delete", n);
+        self.apply(
+            format!("remove network rules for bridge {}", n.bridge),
+            batch,
+        )
+        .await
+    }
+
+    /// Writes the table afresh holding exactly `networks`: what a start-up restores.
+    pub async fn reset(&self, networks: &[NetworkRules]) -> Result<()> {
+        let mut batch =
+            format!("add table inet {TABLE}\ndelete table inet {TABLE}\n") + &skeleton();
+        for n in networks {
+            check(n)?;
+            batch += &elements("add", n);
+        }
+        self.apply("restore the firewall table".to_owned(), batch)
+            .await
+    }
+
+    /// Removes wnet's table, if there is one.
+    pub async fn remove_table(&self) -> Result<()> {
+        let batch = format!("add table inet {TABLE}\ndelete table inet {TABLE}\n");
+        self.apply("remove the firewall table".to_owned(), batch)
+            .await
+    }
+
+    /// The table as `nft list table` prints it; empty when there is none.
+    pub async fn list(&self) -> Result<String> {
+        let out = self
+            .nft(
+                "list the firewall table".to_owned(),
+                vec!["list".into(), "table".into(), "inet".into(), TABLE.into()],
+                None,
+            )
+            .await;
+        match out {
+            Ok(text) => Ok(text),
+            Err(NetlinkError::Other { reason, .. }) if reason.contains("No such file") => {
+                Ok(String::new())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn apply(&self, op: String, batch: String) -> Result<()> {
+        self.nft(op, vec!["-f".into(), "-".into()], Some(batch))
+            .await
+            .map(drop)
+    }
+
+    /// Runs `nft` inside the namespace (a child forked from a thread that entered it),
+    /// off the async runtime's threads.
+    async fn nft(&self, op: String, args: Vec<String>, stdin: Option<String>) -> Result<String> {
+        let ns = self.ns.clone();
+        let program = self.program.clone();
+        let what = op.clone();
+        let run = move || {
+            ns.run(move || -> std::io::Result<std::process::Output> {
+                let mut child = Command::new(&program)
+                    .args(&args)
+                    .stdin(if stdin.is_some() {
+                        Stdio::piped()
+                    } else {
+                        Stdio::null()
+                    })
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()?;
+                if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
+                    pipe.write_all(text.as_bytes())?;
+                }
+                child.wait_with_output()
+            })
+        };
+        let output = tokio::task::spawn_blocking(run)
+            .await
+            .map_err(|e| NetlinkError::Other {
+                op: what.clone(),
+                reason: e.to_string(),
+            })??
+            .map_err(|e| NetlinkError::Other {
+                op: what.clone(),
+                reason: if e.kind() == std::io::ErrorKind::NotFound {
+                    "`nft` is not installed: install Debian's nftables package".to_owned()
+                } else {
+                    format!("cannot run nft: {e}")
+                },
+            })?;
+        if !output.status.success() {
+            return Err(NetlinkError::Other {
+                op,
+                reason: format!(
+                    "nft failed: {}",
+                    String::from_utf8_lossy(&output.stderr).trim()
+                ),
+            });
+        }
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules(internal: bool, icc: bool) -> NetworkRules {
+        NetworkRules {
+            bridge: "br-1".into(),
+            subnets: vec![
+                "10.88.0.1/16".parse().unwrap(),
+                "fd00::1/64".parse().unwrap(),
+            ],
+            masquerade: true,
+            internal,
+            icc,
+        }
+    }
+
+    #[test]
+    fn a_network_is_elements_only() {
+        let add = elements("add", &rules(false, true));
+        assert!(
+            add.contains("add element inet wnet masq4 { 10.88.0.0/16 }"),
+            "{add}"
+        );
+        assert!(
+            add.contains("add element inet wnet masq6 { fd00::/64 }"),
+            "{add}"
+        );
+        assert!(!add.contains("internal") && !add.contains("noicc"), "{add}");
+        let internal = elements("delete", &rules(true, false));
+        assert!(internal.contains("delete element inet wnet internal { \"br-1\" }"));
+        assert!(internal.contains("noicc_pairs { \"br-1\" . \"br-1\" }"));
+        assert!(
+            !internal.contains("masq"),
+            "an internal network goes nowhere: {internal}"
+        );
+    }
+
+    #[test]
+    fn a_name_that_could_break_out_of_its_quotes_is_refused() {
+        for bad in ["br\"x", "br;x", "", "sixteen-chars-xx"] {
+            let n = NetworkRules {
+                bridge: bad.into(),
+                ..rules(false, true)
+            };
+            assert!(check(&n).is_err(), "{bad}");
+        }
+    }
+}
