@@ -81,6 +81,7 @@
 
 #[doc(hidden)]
 pub mod bindings;
+pub mod firewall;
 mod ipam;
 pub mod kernel;
 pub mod kv;

@@ -51,6 +51,7 @@ pub(crate) struct FakeHost {
     pub(crate) kv: BTreeMap<String, Vec<u8>>,
     pub(crate) logs: Vec<LogLine>,
     pub(crate) kernel: FakeKernel,
+    pub(crate) firewall: BTreeMap<String, crate::firewall::NetworkRules>,
 }
 
 /// The fake kernel: links, addresses, routes and sysctls per namespace handle
@@ -144,6 +145,11 @@ pub(crate) fn with_host<R>(f: impl FnOnce(&mut FakeHost) -> R) -> R {
 /// Empties this thread's fake `kv` and log.
 pub fn reset() {
     with_host(|h| *h = FakeHost::default());
+}
+
+/// The firewall rules the driver set on this thread's fake host, by network id.
+pub fn firewall() -> BTreeMap<String, crate::firewall::NetworkRules> {
+    with_host(|h| h.firewall.clone())
 }
 
 /// This thread's fake `kv`, as it is now.

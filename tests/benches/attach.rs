@@ -46,6 +46,7 @@ async fn rep(n: usize, tag: &str) -> Rep {
         kernel: Some(Kernel {
             netlink: nl.clone(),
             host: host.clone(),
+            firewall: None,
         }),
         ..RuntimeConfig::default()
     })

@@ -59,6 +59,7 @@ async fn host_over(name: &str, wnet_nl: Option<Arc<dyn Netlink>>) -> Host {
         kernel: Some(Kernel {
             netlink: wnet_nl.clone(),
             host: ns.clone(),
+            firewall: Some(wnet_netlink::firewall::Firewall::new(ns.clone())),
         }),
         ..RuntimeConfig::default()
     })
@@ -1060,7 +1061,11 @@ fn main() {
         eprintln!("netns tests: {e}");
         std::process::exit(1);
     }
-    let tests: [(&str, Test); 11] = [
+    let tests: [(&str, Test); 12] = [
+        (
+            "bridge_networks_behind_the_firewall",
+            bridge_networks_behind_the_firewall,
+        ),
         (
             "dual_stack_and_internal_bridge_networks",
             dual_stack_and_internal_bridge_networks,
@@ -1137,4 +1142,154 @@ fn main() {
     if !failed.is_empty() {
         std::process::exit(101);
     }
+}
+
+/// Bridge networks behind wnet's firewall, proven by traffic to an "outside" namespace
+/// routed through the test's host namespace: masquerade (the outside sees the host's
+/// address), networks kept apart, an internal network that reaches neither outside
+/// nor other networks, ICC off between two sandboxes but not to their gateway. After
+/// the networks go, wnet's table holds nothing and another table is as it was.
+fn bridge_networks_behind_the_firewall() -> Pin<Box<dyn Future<Output = ()>>> {
+    Box::pin(async {
+        use wnet_tests::{nft, peer_seen};
+        let h = host("firewall").await;
+        let foreign = "table ip other {\n\tchain c {\n\t\ttype filter hook input priority filter; policy accept;\n\t\tip saddr 192.0.2.1 counter drop\n\t}\n}\n";
+        nft(&h.ns, &["-f", "-"], Some(foreign));
+        let before = nft(&h.ns, &["list", "ruleset"], None);
+
+        // The outside: 203.0.113.10 behind 198.51.100.2, with no route back to 10.x.
+        let out = Namespace::create(Path::new("/run/wnet-e2e/hosts"), "fw-outside").unwrap();
+        let mut uplink = wnet_netlink::NewLink::new(
+            "uplink",
+            wnet_netlink::LinkKind::Veth {
+                peer_name: "eth0".into(),
+                peer_ns: Some(out.clone()),
+                peer_mac: None,
+            },
+        );
+        uplink.up = true;
+        let up = h.nl.link_add(&h.ns, uplink).await.unwrap();
+        h.nl.addr_add(&h.ns, up, "198.51.100.1/24".parse().unwrap())
+            .await
+            .unwrap();
+        let eth0 = h.nl.link_by_name(&out, "eth0").await.unwrap().unwrap();
+        h.nl.addr_add(&out, eth0.index, "198.51.100.2/24".parse().unwrap())
+            .await
+            .unwrap();
+        for index in [eth0.index, 1] {
+            let change = wnet_netlink::LinkChange {
+                up: Some(true),
+                ..Default::default()
+            };
+            h.nl.link_set(&out, index, change).await.unwrap();
+        }
+        h.nl.addr_add(&out, 1, "203.0.113.10/32".parse().unwrap())
+            .await
+            .unwrap();
+        let mut to_out = wnet_netlink::Route::new("203.0.113.0/24".parse().unwrap());
+        to_out.gateway = Some("198.51.100.2".parse().unwrap());
+        h.nl.route_add(&h.ns, to_out).await.unwrap();
+
+        let with = |subnet: &str, internal: bool, opts: &[(&str, &str)]| NetworkOptions {
+            internal,
+            options: opts.iter().copied().collect(),
+            ..NetworkOptions::default().with_subnet(IpamConfig::subnet(subnet.parse().unwrap()))
+        };
+        let mut nets = Vec::new();
+        for (name, opts) in [
+            ("front", with("10.88.0.0/16", false, &[])),
+            ("back", with("10.89.0.0/16", false, &[])),
+            ("inner", with("10.90.0.0/16", true, &[])),
+            (
+                "quiet",
+                with(
+                    "10.91.0.0/16",
+                    false,
+                    &[("com.docker.network.bridge.enable_icc", "false")],
+                ),
+            ),
+        ] {
+            nets.push(
+                h.controller
+                    .new_network("bridge", name, opts)
+                    .await
+                    .unwrap(),
+            );
+        }
+        let mut sb = Vec::new();
+        for (i, net) in [0, 0, 1, 2, 3, 3].into_iter().enumerate() {
+            let s = h
+                .controller
+                .new_sandbox(&format!("fw{i}"), SandboxOptions::default())
+                .await
+                .unwrap();
+            attach(&h, &nets[net], &s, &format!("fwe{i}")).await;
+            sb.push(ns_of(&s));
+        }
+        assert_eq!(
+            wnet_netlink::sysctl::get(&h.ns, "net.ipv4.ip_forward").unwrap(),
+            "1",
+            "forwarding on for networks that are not internal"
+        );
+        let internet = "203.0.113.10";
+        let host_ip: std::net::IpAddr = "198.51.100.1".parse().unwrap();
+        assert_eq!(
+            peer_seen(&sb[0], &out, internet),
+            Some(host_ip),
+            "masqueraded"
+        );
+        assert_eq!(peer_seen(&sb[2], &out, internet), Some(host_ip));
+        assert!(
+            peer_seen(&sb[0], &sb[1], "10.88.0.3").is_some(),
+            "ICC on by default"
+        );
+        assert_eq!(
+            peer_seen(&sb[0], &sb[2], "10.89.0.2"),
+            None,
+            "networks apart"
+        );
+        assert_eq!(
+            peer_seen(&sb[2], &sb[0], "10.88.0.2"),
+            None,
+            "networks apart"
+        );
+        assert_eq!(
+            peer_seen(&sb[3], &out, internet),
+            None,
+            "internal: no way out"
+        );
+        assert_eq!(
+            peer_seen(&sb[0], &sb[3], "10.90.0.2"),
+            None,
+            "internal: no way in"
+        );
+        assert_eq!(peer_seen(&sb[4], &sb[5], "10.91.0.3"), None, "ICC off");
+        assert!(
+            peer_seen(&sb[4], &h.ns, "10.91.0.1").is_some(),
+            "ICC off: the gateway answers"
+        );
+        assert_eq!(peer_seen(&sb[4], &out, internet), Some(host_ip));
+
+        for net in &nets {
+            for ep in net.endpoints() {
+                ep.delete(true).await.unwrap();
+            }
+            net.delete().await.unwrap();
+        }
+        let table = nft(&h.ns, &["list", "table", "inet", "wnet"], None);
+        assert!(
+            !table.contains("elements"),
+            "nothing left in wnet's table: {table}"
+        );
+        let after = nft(&h.ns, &["list", "ruleset"], None);
+        assert_eq!(
+            after.replace(&table, ""),
+            before,
+            "only wnet's table was added"
+        );
+        for s in h.controller.sandboxes() {
+            s.delete().await.unwrap();
+        }
+        out.remove().unwrap();
+    })
 }

@@ -130,3 +130,51 @@ pub fn tcp(from: &Namespace, to: &Namespace, to_addr: &str) {
     assert_eq!(&server.join().expect("the server"), b"ping");
     assert_eq!(&reply, b"pong");
 }
+
+/// The peer address a TCP listener at `addr` (port 7000) in `to` sees for a
+/// connection from `from`; `None` when no connection is made within a second (dropped
+/// on the way, or no way back).
+pub fn peer_seen(from: &Namespace, to: &Namespace, addr: &str) -> Option<std::net::IpAddr> {
+    let addr: SocketAddr = format!("{addr}:7000").parse().expect("an address");
+    let listener = to
+        .run(move || TcpListener::bind(addr).expect("listen"))
+        .expect("enter the listener's namespace");
+    listener.set_nonblocking(true).expect("non-blocking");
+    let connected = from
+        .run(move || TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_ok())
+        .expect("enter the client's namespace");
+    if !connected {
+        return None;
+    }
+    for _ in 0..100 {
+        if let Ok((_, peer)) = listener.accept() {
+            return Some(peer.ip());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    None
+}
+
+/// Runs `nft` with `args` (and `stdin`, if any) inside `ns`; its stdout. Panics if it
+/// fails.
+pub fn nft(ns: &Namespace, args: &[&str], stdin: Option<&str>) -> String {
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    let stdin = stdin.map(str::to_owned);
+    ns.run(move || {
+        let mut child = std::process::Command::new("nft")
+            .args(&args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("nft runs (Debian's nftables)");
+        let mut pipe = child.stdin.take().expect("stdin");
+        if let Some(text) = stdin {
+            pipe.write_all(text.as_bytes()).expect("write to nft");
+        }
+        drop(pipe);
+        let out = child.wait_with_output().expect("nft ends");
+        assert!(out.status.success(), "nft {args:?} failed");
+        String::from_utf8(out.stdout).expect("nft prints text")
+    })
+    .expect("enter the namespace")
+}

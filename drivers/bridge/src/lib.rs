@@ -13,15 +13,23 @@
 //! Options (`-o`): `com.docker.network.bridge.name` (default `br-` + 12 characters of
 //! the network id), `com.docker.network.driver.mtu`,
 //! `com.docker.network.bridge.inhibit_ipv4`, `com.docker.network.container_iface_prefix`,
-//! and, recorded for the firewall to apply, `com.docker.network.bridge.enable_icc`,
-//! `com.docker.network.bridge.enable_ip_masquerade`,
-//! `com.docker.network.bridge.host_binding_ipv4`.
+//! `com.docker.network.bridge.enable_icc` and
+//! `com.docker.network.bridge.enable_ip_masquerade` (both default true), applied through
+//! the host's firewall with `--internal`, and `com.docker.network.bridge.host_binding_ipv4`
+//! (recorded for published ports).
+//!
+//! The firewall: each network asks the host to masquerade its subnets leaving through
+//! other interfaces, to keep it apart from other bridges, to keep an internal network
+//! in, and, with ICC off, to drop traffic between its containers. A network that is not
+//! internal turns IP forwarding on (`net.ipv4.ip_forward`, and IPv6's when it has IPv6
+//! subnets), as Docker does. On a host without a firewall (`firewall = false`) none of
+//! this is done, and a warning says so.
 
 use serde::{Deserialize, Serialize};
-use wnet_sdk::kernel::{self, LinkChange, LinkKind, NewLink, addresses, links};
+use wnet_sdk::kernel::{self, LinkChange, LinkKind, NewLink, addresses, links, sysctl};
 use wnet_sdk::{
     EndpointInterface, EndpointRequest, Error, InterfaceName, IpNet, JoinInfo, JoinRequest,
-    MacAddress, NetworkDriver, NetworkRequest, Options, Result, keys, kv, log,
+    MacAddress, NetworkDriver, NetworkRequest, Options, Result, firewall, keys, kv, log,
 };
 
 /// Option keys, Docker's spellings.
@@ -78,6 +86,9 @@ pub struct Network {
     pub enable_ip_masquerade: bool,
     /// Recorded for the firewall.
     pub host_binding_ipv4: Option<std::net::Ipv4Addr>,
+    /// The network's subnets, for the firewall.
+    #[serde(default)]
+    pub subnets: Vec<IpNet>,
 }
 
 /// What the driver keeps of an endpoint.
@@ -172,7 +183,68 @@ pub fn parse(request: &NetworkRequest) -> Result<Network> {
         enable_icc: o.bool(opt::ENABLE_ICC)?.unwrap_or(true),
         enable_ip_masquerade: o.bool(opt::ENABLE_IP_MASQUERADE)?.unwrap_or(true),
         host_binding_ipv4: o.parse(opt::HOST_BINDING_IPV4)?,
+        // The null IPAM's 0.0.0.0/0 is no subnet.
+        subnets: request
+            .ipv4_data
+            .iter()
+            .chain(&request.ipv6_data)
+            .map(|d| d.pool)
+            .filter(|p| p.prefix_len() > 0)
+            .collect(),
     })
+}
+
+/// What the network asks of the host's firewall.
+fn rules(net: &Network) -> firewall::NetworkRules {
+    firewall::NetworkRules {
+        bridge: net.bridge.clone(),
+        subnets: net.subnets.clone(),
+        masquerade: net.enable_ip_masquerade,
+        internal: net.internal,
+        icc: net.enable_icc,
+    }
+}
+
+/// Sets the network's firewall rules and, unless it is internal, turns forwarding on.
+/// A host without a firewall is not an error: the network works, unfiltered.
+fn apply_firewall(network_id: &str, net: &Network) -> Result<()> {
+    match firewall::set_network(network_id, &rules(net)) {
+        Ok(()) => {}
+        Err(e) if e.kind == wnet_sdk::ErrorKind::Unavailable => {
+            log::log(
+                log::Level::Warn,
+                "no firewall on this host: the network is not masqueraded, isolated or filtered",
+                &[("bridge", &net.bridge), ("reason", &e.message)],
+            );
+            return Ok(());
+        }
+        Err(e) => return Err(e),
+    }
+    if net.internal {
+        return Ok(());
+    }
+    let mut keys = Vec::new();
+    if net.subnets.iter().any(|s| matches!(s, IpNet::V4(_))) {
+        keys.push("net.ipv4.ip_forward");
+    }
+    if net.subnets.iter().any(|s| matches!(s, IpNet::V6(_))) {
+        keys.push("net.ipv6.conf.all.forwarding");
+    }
+    let host = kernel::host();
+    for key in keys {
+        if sysctl::get(host, key)? != "1" {
+            sysctl::set(host, key, "1")?;
+        }
+    }
+    Ok(())
+}
+
+/// Removes the network's firewall rules; a host without a firewall had none.
+fn clear_firewall(network_id: &str) -> Result<()> {
+    match firewall::clear_network(network_id) {
+        Err(e) if e.kind == wnet_sdk::ErrorKind::Unavailable => Ok(()),
+        other => other,
+    }
 }
 
 /// The network of this driver that uses bridge `name`, if any.
@@ -240,6 +312,7 @@ fn restore(network_id: &str, mut net: Network) -> Result<()> {
     for a in net.addresses.iter().filter(|a| !present.contains(a)) {
         addresses::add(host, &net.bridge, *a)?;
     }
+    apply_firewall(network_id, &net)?;
     let attach = LinkChange {
         master: Some(net.bridge.clone()),
         up: Some(true),
@@ -310,7 +383,13 @@ impl NetworkDriver for Bridge {
                 return Err(e);
             }
         }
+        if let Err(e) = apply_firewall(&request.network_id, &net) {
+            let _ = clear_firewall(&request.network_id);
+            undo_bridge(&net, &net.addresses);
+            return Err(e);
+        }
         if let Err(e) = kv::set_json(&network_key(&request.network_id), &net) {
+            let _ = clear_firewall(&request.network_id);
             undo_bridge(&net, &net.addresses);
             return Err(e);
         }
@@ -328,6 +407,7 @@ impl NetworkDriver for Bridge {
 
     fn delete_network(&mut self, network_id: &str) -> Result<()> {
         let net = load_network(network_id)?;
+        clear_firewall(network_id)?;
         let gone = |r: Result<()>| match r {
             // Gone already (deleted by hand): what was asked is done.
             Err(e) if e.kind == wnet_sdk::ErrorKind::NotFound => Ok(()),
@@ -495,6 +575,36 @@ mod tests {
         h.delete_network("0123456789abcdef").unwrap();
         assert!(kernel(|k| k.links.is_empty()));
         assert!(h.kv().is_empty());
+    }
+
+    #[test]
+    fn the_firewall_is_asked_for_masquerade_isolation_and_forwarding() {
+        let mut h = Harness::<Bridge>::new();
+        h.create_network(request("net1", &[(opt::ENABLE_ICC, "false")]))
+            .unwrap();
+        let rules = wnet_sdk::testing::firewall()["net1"].clone();
+        assert_eq!(rules.bridge, "br-net1");
+        assert_eq!(rules.subnets, ["10.88.0.0/16".parse().unwrap()]);
+        assert!(rules.masquerade && !rules.internal && !rules.icc);
+        let forward = || {
+            kernel(|k| {
+                k.sysctls
+                    .get(&(0, "net.ipv4.ip_forward".to_owned()))
+                    .cloned()
+            })
+        };
+        assert_eq!(forward().as_deref(), Some("1"));
+        h.delete_network("net1").unwrap();
+        assert!(wnet_sdk::testing::firewall().is_empty());
+
+        // An internal network is kept in, and turns no forwarding on.
+        wnet_sdk::testing::reset();
+        let mut internal = request("net2", &[(opt::ENABLE_IP_MASQUERADE, "false")]);
+        internal.internal = true;
+        h.create_network(internal).unwrap();
+        let rules = wnet_sdk::testing::firewall()["net2"].clone();
+        assert!(rules.internal && !rules.masquerade && rules.icc);
+        assert_eq!(forward(), None);
     }
 
     #[test]

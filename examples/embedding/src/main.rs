@@ -69,6 +69,9 @@ async fn run(real: bool) -> anyhow::Result<()> {
         runtime_config.kernel = Some(Kernel {
             netlink: nl.clone(),
             host: host.clone(),
+            // Without Debian's nftables the bridge network runs unfiltered (and says so).
+            firewall: wnet_netlink::firewall::Firewall::installed()
+                .then(|| wnet_netlink::firewall::Firewall::new(host.clone())),
         });
         config.os = Arc::new(KernelSandboxes::new(nl, host, Path::new("/run/wnet")));
     }

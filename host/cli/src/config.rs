@@ -35,6 +35,9 @@ pub struct File {
     pub drivers_dir: Option<PathBuf>,
     /// `--log-level`.
     pub log_level: Option<String>,
+    /// Whether drivers get the firewall (wnet's nftables table); default true, as
+    /// Docker's `iptables`.
+    pub firewall: Option<bool>,
     /// Docker's `default-address-pools`: where networks without `--subnet` take theirs.
     #[serde(default)]
     pub default_address_pools: Vec<PoolEntry>,
@@ -138,6 +141,8 @@ pub struct Settings {
     pub log_level: String,
     /// Docker's `default-address-pools`.
     pub default_address_pools: Vec<AddressPool>,
+    /// Drivers get the firewall capability.
+    pub firewall: bool,
     /// Limits of drivers whose manifest sets none.
     pub default_limits: Limits,
     /// The most a manifest may ask for.
@@ -260,6 +265,7 @@ impl Settings {
                 .or(file.log_level)
                 .unwrap_or_else(|| "warn".to_owned()),
             default_address_pools,
+            firewall: file.firewall.unwrap_or(true),
             default_limits,
             ceilings,
         })

@@ -132,6 +132,9 @@ impl Local {
             kernel: Some(Kernel {
                 netlink: nl.clone(),
                 host: host.clone(),
+                firewall: settings
+                    .firewall
+                    .then(|| wnet_netlink::firewall::Firewall::new(host.clone())),
             }),
             default_limits: settings.default_limits,
             ceilings: settings.ceilings,

@@ -474,6 +474,7 @@ impl DriverSet {
                 .collect();
             let (links, missing) = self.runtime.reconcile_links(&sandboxes).await;
             repairs.extend(links);
+            repairs.extend(self.runtime.reconcile_firewall().await);
             for driver in missing {
                 repairs.extend(self.controller.restore_networks(&driver).await);
             }

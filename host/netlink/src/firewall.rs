@@ -121,23 +121,47 @@ impl Firewall {
         }
     }
 
+    /// Whether `nft` can be run here (Debian's nftables is installed).
+    pub fn installed() -> bool {
+        Command::new("nft")
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
     /// Adds a network's rules.
     pub async fn add_network(&self, n: &NetworkRules) -> Result<()> {
-        check(n)?;
-        let batch = skeleton() + &elements("add", n);
-        self.apply(format!("add network rules for bridge {}", n.bridge), batch)
-            .await
+        self.change(None, Some(n)).await
     }
 
     /// Removes a network's rules (the same `n` that added them).
     pub async fn remove_network(&self, n: &NetworkRules) -> Result<()> {
-        check(n)?;
-        let batch = skeleton() + &elements("delete", n);
-        self.apply(
-            format!("remove network rules for bridge {}", n.bridge),
-            batch,
-        )
-        .await
+        self.change(Some(n), None).await
+    }
+
+    /// Replaces a network's rules `old` by `new` in one transaction; either may be
+    /// none.
+    pub async fn change(
+        &self,
+        old: Option<&NetworkRules>,
+        new: Option<&NetworkRules>,
+    ) -> Result<()> {
+        let mut batch = skeleton();
+        let mut bridge = "";
+        if let Some(o) = old {
+            check(o)?;
+            batch += &elements("delete", o);
+            bridge = &o.bridge;
+        }
+        if let Some(n) = new {
+            check(n)?;
+            batch += &elements("add", n);
+            bridge = &n.bridge;
+        }
+        self.apply(format!("firewall rules of bridge {bridge}"), batch)
+            .await
     }
 
     /// Writes the table afresh holding exactly `networks`: what a start-up restores.

@@ -5,7 +5,8 @@
 //! Exports are async (calls run on a fiber, so a deadline can interrupt them and a
 //! host capability may await). Imports are sync unless listed: `log` and `kv` never
 //! wait, and a sync host function costs less per call than an async one; the kernel
-//! capabilities (`links`, `addresses`, `routes`, `neighbours`) await netlink.
+//! capabilities (`links`, `addresses`, `routes`, `neighbours`) await netlink, and
+//! `firewall` awaits `nft`.
 #![allow(missing_docs, unused_qualifications, clippy::all)]
 
 /// World `wnet:driver/network`.
@@ -18,6 +19,7 @@ pub mod network {
             "wnet:driver/addresses": async,
             "wnet:driver/routes": async,
             "wnet:driver/neighbours": async,
+            "wnet:driver/firewall": async,
         },
         exports: { default: async },
     });

@@ -194,7 +194,7 @@ impl Runtime {
         >(&mut linker, |s| s))?;
         {
             use bindings::network::wnet::driver::{
-                addresses, links, neighbours, netns, routes, sysctl,
+                addresses, firewall, links, neighbours, netns, routes, sysctl,
             };
             link(netns::add_to_linker::<_, HasSelf<HostState>>(
                 &mut linker,
@@ -217,6 +217,10 @@ impl Runtime {
                 |s| s,
             ))?;
             link(neighbours::add_to_linker::<_, HasSelf<HostState>>(
+                &mut linker,
+                |s| s,
+            ))?;
+            link(firewall::add_to_linker::<_, HasSelf<HostState>>(
                 &mut linker,
                 |s| s,
             ))?;
@@ -324,6 +328,17 @@ impl Runtime {
 
     fn compile_now(&self, driver: &str, wasm: &[u8]) -> Result<Component, LoadError> {
         Component::new(&self.inner.engine, wasm).map_err(|e| compile_error(driver, &e))
+    }
+
+    /// Writes wnet's firewall table afresh from the rules drivers set (a reboot or an
+    /// operator may have emptied it). Returns the repair, if there was anything to do.
+    pub async fn reconcile_firewall(&self) -> Option<String> {
+        let fw = self.inner.config.kernel.as_ref()?.firewall.as_ref()?;
+        match crate::host::firewall::restore(fw, self.inner.config.store.as_ref()).await {
+            Ok(0) => None,
+            Ok(n) => Some(format!("firewall: the rules of {n} networks written again")),
+            Err(e) => Some(format!("firewall: restoring the rules failed: {e}")),
+        }
     }
 
     /// Brings the links ledger in line with the host's namespace after a restart:
@@ -458,6 +473,7 @@ impl Runtime {
             Capability::Routes,
             Capability::Neighbours,
             Capability::Sysctl,
+            Capability::Firewall,
         ]
         .into_iter()
         .any(|c| manifest.grants(c));

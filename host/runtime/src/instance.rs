@@ -320,6 +320,11 @@ impl<W: World> Instance<W> {
         self.ctx.kernel.as_ref()
     }
 
+    /// The store behind its `kv` and the host's records of it.
+    pub(crate) fn store(&self) -> &Arc<dyn wnet_core::Store> {
+        &self.ctx.store
+    }
+
     pub(crate) fn limits(&self) -> Limits {
         self.limits
     }

@@ -151,6 +151,8 @@ pub enum Capability {
     Neighbours,
     /// `wnet:driver/sysctl`: the keys of `[sysctl]`.
     Sysctl,
+    /// `wnet:driver/firewall`: firewall intents for its networks' bridges.
+    Firewall,
 }
 
 impl Capability {
@@ -164,11 +166,12 @@ impl Capability {
             Capability::Routes => "wnet:driver/routes",
             Capability::Neighbours => "wnet:driver/neighbours",
             Capability::Sysctl => "wnet:driver/sysctl",
+            Capability::Firewall => "wnet:driver/firewall",
         }
     }
 
     /// Every capability, in manifest spelling.
-    pub const ALL: [Capability; 7] = [
+    pub const ALL: [Capability; 8] = [
         Capability::Log,
         Capability::Kv,
         Capability::Links,
@@ -176,6 +179,7 @@ impl Capability {
         Capability::Routes,
         Capability::Neighbours,
         Capability::Sysctl,
+        Capability::Firewall,
     ];
 }
 
@@ -189,6 +193,7 @@ impl fmt::Display for Capability {
             Capability::Routes => "routes",
             Capability::Neighbours => "neighbours",
             Capability::Sysctl => "sysctl",
+            Capability::Firewall => "firewall",
         })
     }
 }

@@ -142,7 +142,15 @@ impl NetworkDriver for WasmNetworkDriver {
             self.wnet_driver_network_driver,
             "delete-network",
             call_delete_network(network_id)
-        )
+        )?;
+        // Firewall rules go with the network, whether or not the driver cleared them.
+        if let Some(k) = self.inst.kernel()
+            && let Err(e) =
+                crate::host::firewall::forget(k, self.inst.store().as_ref(), network_id).await
+        {
+            tracing::warn!(driver = %self.manifest.name, network = network_id, error = ?e, "removing the firewall rules of a deleted network failed");
+        }
+        Ok(())
     }
 
     async fn create_endpoint(

@@ -34,6 +34,9 @@ pub struct Kernel {
     pub netlink: Arc<dyn Netlink>,
     /// The host's namespace.
     pub host: Namespace,
+    /// wnet's nftables table in the host's namespace, for the `firewall` capability;
+    /// none to run without a firewall (its calls then answer `unavailable`).
+    pub firewall: Option<wnet_netlink::firewall::Firewall>,
 }
 
 /// One driver's standing with the kernel: its grants, the sandboxes it may reach now,
@@ -57,11 +60,21 @@ pub(crate) struct DriverKernel {
 impl DriverKernel {
     /// A request its grants refuse: counted, logged with the driver's name, and
     /// returned as `forbidden` naming the rule.
-    fn refuse(&self, rule: String) -> Error {
+    pub(crate) fn refuse(&self, rule: String) -> Error {
         self.refusals
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         tracing::warn!(driver = %self.driver, %rule, "refused");
         Error::Forbidden(rule)
+    }
+
+    /// The driver's name.
+    pub(crate) fn driver(&self) -> &str {
+        &self.driver
+    }
+
+    /// Whether this driver created or adopted the link of ledger key `key`.
+    pub(crate) fn holds(&self, key: &str) -> bool {
+        self.ledger.owns(&self.driver, key)
     }
 
     /// Requests its grants refused so far.
@@ -82,6 +95,7 @@ impl DriverKernel {
         let kernel = Kernel {
             netlink: Arc::new(audited),
             host: kernel.host,
+            firewall: kernel.firewall,
         };
         DriverKernel {
             audit,
@@ -163,7 +177,7 @@ impl Ledger {
         lock(&self.entries).get(key).cloned()
     }
 
-    fn owns(&self, driver: &str, key: &str) -> bool {
+    pub(crate) fn owns(&self, driver: &str, key: &str) -> bool {
         self.get(key).is_some_and(|e| e.driver == driver)
     }
 
@@ -210,7 +224,7 @@ impl Ledger {
     }
 }
 
-fn kernel_error(e: &NetlinkError) -> Error {
+pub(crate) fn kernel_error(e: &NetlinkError) -> Error {
     let msg = e.to_string();
     match e.errno() {
         Some(libc::EEXIST) => Error::Conflict(msg),
@@ -222,7 +236,7 @@ fn kernel_error(e: &NetlinkError) -> Error {
 }
 
 impl HostState {
-    fn kernel(&self) -> Result<&Arc<DriverKernel>, Error> {
+    pub(crate) fn kernel(&self) -> Result<&Arc<DriverKernel>, Error> {
         self.ctx.kernel.as_ref().ok_or_else(|| {
             Error::Unavailable("this host lends no kernel access to drivers".to_owned())
         })

@@ -1,6 +1,7 @@
 //! What a driver's `Store` holds, and the host capabilities, one module each.
 
 pub(crate) mod audit;
+pub(crate) mod firewall;
 pub(crate) mod kernel;
 pub(crate) mod kv;
 pub(crate) mod log;
