@@ -905,6 +905,46 @@ fn a_driver_is_refused_what_its_manifest_and_ledger_do_not_allow()
             cases.len() as u64,
             "each refusal counted, for `wnet driver inspect`"
         );
+        // A join answer naming a link it did not create — the machine's eth0, an
+        // operator's link in its prefix, another driver's bridge, one that does not
+        // exist — which the host would move into the sandbox.
+        let net = h
+            .controller
+            .new_network("hostile", "joins", NetworkOptions::default())
+            .await
+            .unwrap();
+        for (i, name) in ["eth0", "hxops", theirs.as_str(), "hxghost"]
+            .iter()
+            .enumerate()
+        {
+            let opts = EndpointOptions {
+                options: [("hostile.join", format!("ifname:{name}"))]
+                    .into_iter()
+                    .collect(),
+                ..EndpointOptions::default()
+            };
+            let ep = net.create_endpoint(&format!("j{i}"), opts).await.unwrap();
+            let err = ep.join(&a, JoinOptions::default()).await.unwrap_err();
+            let msg = err.to_string();
+            assert!(
+                msg.contains("`hostile`") && msg.contains("did not create") && msg.contains(name),
+                "{name}: {msg}"
+            );
+            assert!(ep.info().unwrap().join.is_none(), "{name}: not joined");
+            ep.delete(false).await.unwrap();
+            assert_eq!(
+                state(&h.nl, &h.ns).await,
+                before,
+                "{name}: the host namespace changed"
+            );
+            assert_eq!(
+                state(&h.nl, &ns_of(&a)).await,
+                sandbox_before,
+                "{name}: the sandbox changed"
+            );
+        }
+        net.delete().await.unwrap();
+        assert_eq!(hostile.status().refusals, cases.len() as u64 + 4);
         // A driver granted bridges under `br-` still cannot take the bridge driver's.
         let mut rival = wnet_tests::FIXTURE_HOSTILE.manifest();
         rival.name = "rival".into();

@@ -65,6 +65,25 @@ impl WasmNetworkDriver {
         }
     }
 
+    /// Refuses a join answer naming an interface the driver did not create: the host
+    /// would move it into the sandbox (the host's `eth0`, another driver's link).
+    fn own_interface(
+        &self,
+        request: &JoinRequest,
+        info: JoinInfo,
+    ) -> Result<JoinInfo, DriverError> {
+        if let (Some(k), Some(names)) = (self.inst.kernel(), &info.interface_name)
+            && !k.created(&names.src_name, &request.sandbox.id)
+        {
+            let e = k.refuse(format!(
+                "its join answer names interface `{}`, which it did not create: the host moves and configures only interfaces the driver created",
+                names.src_name
+            ));
+            return Err(DriverError::Refused(from_wit::error(e)));
+        }
+        Ok(info)
+    }
+
     /// The driver's manifest.
     pub fn manifest(&self) -> &Manifest {
         &self.manifest
@@ -216,7 +235,9 @@ impl NetworkDriver for WasmNetworkDriver {
         self.grant(&request.endpoint_id, &request.sandbox);
         let answer = driver_call!(self.wnet_driver_network_driver, "join", call_join(&req));
         let answered = answered(&answer);
-        let info = answer.and_then(|a| lift(from_wit::join_info(a)));
+        let info = answer
+            .and_then(|a| lift(from_wit::join_info(a)))
+            .and_then(|info| self.own_interface(request, info));
         if info.is_err() {
             // The driver joined, but the host will not use its answer: it leaves again,
             // while it still may reach the sandbox.

@@ -77,6 +77,22 @@ impl DriverKernel {
         self.ledger.owns(&self.driver, key)
     }
 
+    /// Whether this driver created the link `name` (not adopted it), in the host's
+    /// namespace or in sandbox `sandbox_id`'s: the only links the host moves into a
+    /// sandbox and configures there for the driver's join.
+    pub(crate) fn created(&self, name: &str, sandbox_id: &str) -> bool {
+        [
+            format!("host/{name}"),
+            format!("sandbox/{sandbox_id}/{name}"),
+        ]
+        .iter()
+        .any(|k| {
+            self.ledger
+                .get(k)
+                .is_some_and(|e| e.driver == self.driver && !e.adopted)
+        })
+    }
+
     /// Requests its grants refused so far.
     pub(crate) fn refusals(&self) -> u64 {
         self.refusals.load(std::sync::atomic::Ordering::Relaxed)
