@@ -24,6 +24,35 @@ pub struct NetworkRules {
     pub icc: bool,
 }
 
+/// A transport protocol of a published port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// TCP.
+    Tcp,
+    /// UDP.
+    Udp,
+    /// SCTP.
+    Sctp,
+}
+
+/// A port to publish (Docker's `-p [HOST_IP:]HOST_PORT:CONTAINER_PORT[/PROTO]`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PortMapping {
+    /// The protocol.
+    pub protocol: Protocol,
+    /// The host address; any local address when none.
+    pub host_ip: Option<std::net::IpAddr>,
+    /// The host port, or the first of a range to take a free one from.
+    pub host_port: u16,
+    /// The last port of that range; 0 or `host_port` for one port.
+    pub host_port_end: u16,
+    /// The container's address: an address in one of the network's subnets.
+    pub container_ip: std::net::IpAddr,
+    /// The container's port.
+    pub container_port: u16,
+}
+
 /// Sets the rules of network `network_id`, replacing any it had.
 pub fn set_network(network_id: &str, rules: &NetworkRules) -> Result<()> {
     imp::set_network(network_id, rules)
@@ -34,9 +63,25 @@ pub fn clear_network(network_id: &str) -> Result<()> {
     imp::clear_network(network_id)
 }
 
+/// Publishes an endpoint's ports, replacing those it had; returns them as published
+/// (the host port taken from each range). A host port another endpoint publishes is a
+/// `conflict`.
+pub fn publish(
+    network_id: &str,
+    endpoint_id: &str,
+    ports: &[PortMapping],
+) -> Result<Vec<PortMapping>> {
+    imp::publish(network_id, endpoint_id, ports)
+}
+
+/// Unpublishes an endpoint's ports; none is not an error.
+pub fn unpublish(network_id: &str, endpoint_id: &str) -> Result<()> {
+    imp::unpublish(network_id, endpoint_id)
+}
+
 #[cfg(target_arch = "wasm32")]
 mod imp {
-    use super::NetworkRules;
+    use super::{NetworkRules, PortMapping, Protocol};
     use crate::Result;
     use crate::bindings::convert::{from_wit, to_wit};
     use crate::bindings::network::wnet::driver::firewall;
@@ -55,11 +100,53 @@ mod imp {
     pub(super) fn clear_network(network_id: &str) -> Result<()> {
         firewall::clear_network(network_id).map_err(from_wit::error)
     }
+
+    pub(super) fn publish(
+        network_id: &str,
+        endpoint_id: &str,
+        ports: &[PortMapping],
+    ) -> Result<Vec<PortMapping>> {
+        let wit: Vec<firewall::PortMapping> = ports
+            .iter()
+            .map(|p| firewall::PortMapping {
+                protocol: match p.protocol {
+                    Protocol::Tcp => firewall::Protocol::Tcp,
+                    Protocol::Udp => firewall::Protocol::Udp,
+                    Protocol::Sctp => firewall::Protocol::Sctp,
+                },
+                host_ip: p.host_ip.map(to_wit::ip),
+                host_port: p.host_port,
+                host_port_end: p.host_port_end,
+                container_ip: to_wit::ip(p.container_ip),
+                container_port: p.container_port,
+            })
+            .collect();
+        Ok(firewall::publish(network_id, endpoint_id, &wit)
+            .map_err(from_wit::error)?
+            .into_iter()
+            .map(|p| PortMapping {
+                protocol: match p.protocol {
+                    firewall::Protocol::Tcp => Protocol::Tcp,
+                    firewall::Protocol::Udp => Protocol::Udp,
+                    firewall::Protocol::Sctp => Protocol::Sctp,
+                },
+                host_ip: p.host_ip.map(from_wit::ip),
+                host_port: p.host_port,
+                host_port_end: p.host_port_end,
+                container_ip: from_wit::ip(p.container_ip),
+                container_port: p.container_port,
+            })
+            .collect())
+    }
+
+    pub(super) fn unpublish(network_id: &str, endpoint_id: &str) -> Result<()> {
+        firewall::unpublish(network_id, endpoint_id).map_err(from_wit::error)
+    }
 }
 
 #[cfg(not(target_arch = "wasm32"))]
 mod imp {
-    use super::NetworkRules;
+    use super::{NetworkRules, PortMapping};
     use crate::Result;
     use crate::testing::with_host;
 
@@ -73,6 +160,36 @@ mod imp {
     pub(super) fn clear_network(network_id: &str) -> Result<()> {
         with_host(|h| {
             h.firewall.remove(network_id);
+        });
+        Ok(())
+    }
+
+    /// The fake publishes as asked, each range at its first port, with no checks.
+    pub(super) fn publish(
+        network_id: &str,
+        endpoint_id: &str,
+        ports: &[PortMapping],
+    ) -> Result<Vec<PortMapping>> {
+        let published: Vec<PortMapping> = ports
+            .iter()
+            .map(|p| PortMapping {
+                host_port_end: p.host_port,
+                ..p.clone()
+            })
+            .collect();
+        with_host(|h| {
+            h.ports.insert(
+                (network_id.to_owned(), endpoint_id.to_owned()),
+                published.clone(),
+            );
+        });
+        Ok(published)
+    }
+
+    pub(super) fn unpublish(network_id: &str, endpoint_id: &str) -> Result<()> {
+        with_host(|h| {
+            h.ports
+                .remove(&(network_id.to_owned(), endpoint_id.to_owned()));
         });
         Ok(())
     }

@@ -102,5 +102,6 @@ pub use wnet_types::{
     AddressRequest, AddressSpaces, AllocatedAddress, AllocatedPool, Capability, EndpointInterface,
     EndpointRequest, Error, ErrorKind, ExternalConnectivityRequest, InterfaceInfo, InterfaceName,
     IpNet, IpamCapability, IpamData, Ipv4Net, Ipv6Net, JoinInfo, JoinRequest, MacAddress,
-    NetworkRequest, Options, PoolRequest, Result, RouteType, SandboxInfo, Scope, StaticRoute, keys,
+    NetworkRequest, Options, PoolRequest, PortBinding, Result, RouteType, SandboxInfo, Scope,
+    StaticRoute, keys, ports,
 };

@@ -52,6 +52,7 @@ pub(crate) struct FakeHost {
     pub(crate) logs: Vec<LogLine>,
     pub(crate) kernel: FakeKernel,
     pub(crate) firewall: BTreeMap<String, crate::firewall::NetworkRules>,
+    pub(crate) ports: BTreeMap<(String, String), Vec<crate::firewall::PortMapping>>,
 }
 
 /// The fake kernel: links, addresses, routes and sysctls per namespace handle
@@ -150,6 +151,11 @@ pub fn reset() {
 /// The firewall rules the driver set on this thread's fake host, by network id.
 pub fn firewall() -> BTreeMap<String, crate::firewall::NetworkRules> {
     with_host(|h| h.firewall.clone())
+}
+
+/// The ports the driver published on this thread's fake host, by network and endpoint.
+pub fn published() -> BTreeMap<(String, String), Vec<crate::firewall::PortMapping>> {
+    with_host(|h| h.ports.clone())
 }
 
 /// This thread's fake `kv`, as it is now.

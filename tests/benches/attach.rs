@@ -9,8 +9,13 @@
 //! (the driver deletes the veth), then delete the network. An untimed check follows
 //! each phase.
 //!
+//! Variants (`VARIANTS`, default `wnet_lib,wnet_fw`): `wnet_lib` without a firewall,
+//! `wnet_fw` with wnet's nftables firewall (the network masqueraded and isolated),
+//! `wnet_fw_pub` with it and one published port per container.
+//!
 //! Run: `cargo bench -p wnet-tests --bench attach [-- N…]` (default 1 10 100 500;
-//! `REPS=3`). Needs root; everything happens in namespaces the process makes first.
+//! `REPS=3`). Needs root and Debian's nftables; everything happens in namespaces the
+//! process makes first.
 #![allow(
     clippy::unwrap_used,
     clippy::print_stdout,
@@ -36,7 +41,9 @@ struct Rep {
     detach_ms: f64,
 }
 
-async fn rep(n: usize, tag: &str) -> Rep {
+async fn rep(n: usize, tag: &str, variant: &str) -> Rep {
+    let firewall = variant != "wnet_lib";
+    let publish = variant == "wnet_fw_pub";
     let host = Namespace::create(Path::new("/run/wnet-bench/hosts"), tag).unwrap();
     let nl = Arc::new(RtNetlink::new());
     let store = Arc::new(MemoryStore::new());
@@ -46,7 +53,7 @@ async fn rep(n: usize, tag: &str) -> Rep {
         kernel: Some(Kernel {
             netlink: nl.clone(),
             host: host.clone(),
-            firewall: None,
+            firewall: firewall.then(|| wnet_netlink::firewall::Firewall::new(host.clone())),
         }),
         ..RuntimeConfig::default()
     })
@@ -103,12 +110,21 @@ async fn rep(n: usize, tag: &str) -> Rep {
         .await
         .unwrap();
     let mut endpoints = Vec::with_capacity(n);
-    for sb in &sandboxes {
+    for (i, sb) in sandboxes.iter().enumerate() {
+        let mut options = wnet_types::Options::new();
+        if publish {
+            let port = wnet_types::PortBinding::parse(&format!("{}:80", 20000 + i)).unwrap();
+            options.insert(
+                wnet_types::keys::PORT_MAP,
+                serde_json::to_string(&[port]).unwrap(),
+            );
+        }
         let ep = net
             .create_endpoint(
                 &format!("e-{}", sb.id()),
                 EndpointOptions {
                     sandbox: Some(sb.id().to_owned()),
+                    options,
                     ..EndpointOptions::default()
                 },
             )
@@ -209,15 +225,19 @@ fn main() {
         "{:<12} {:>5} {:>4} {:>10} {:>10} {:>10} {:>10}",
         "peer", "N", "reps", "attach ms", "att ms/ctr", "detach ms", "det ms/ctr"
     );
-    for n in sizes {
+    let variants = std::env::var("VARIANTS").unwrap_or_else(|_| "wnet_lib,wnet_fw".to_owned());
+    for (n, variant) in sizes
+        .iter()
+        .flat_map(|n| variants.split(',').map(move |v| (*n, v)))
+    {
         let runs: Vec<Rep> = (0..reps)
-            .map(|r| rt.block_on(rep(n, &format!("n{n}-r{r}"))))
+            .map(|r| rt.block_on(rep(n, &format!("n{n}-r{r}-{variant}"), variant)))
             .collect();
         let attach = median(runs.iter().map(|r| r.attach_ms).collect());
         let detach = median(runs.iter().map(|r| r.detach_ms).collect());
         println!(
             "{:<12} {:>5} {:>4} {:>10.1} {:>10.2} {:>10.1} {:>10.2}",
-            "wnet_lib",
+            variant,
             n,
             reps,
             attach,

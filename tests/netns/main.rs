@@ -1191,7 +1191,7 @@ fn main() {
 /// the networks go, wnet's table holds nothing and another table is as it was.
 fn bridge_networks_behind_the_firewall() -> Pin<Box<dyn Future<Output = ()>>> {
     Box::pin(async {
-        use wnet_tests::{nft, peer_seen};
+        use wnet_tests::{nft, peer_seen, peer_via};
         let h = host("firewall").await;
         let foreign = "table ip other {\n\tchain c {\n\t\ttype filter hook input priority filter; policy accept;\n\t\tip saddr 192.0.2.1 counter drop\n\t}\n}\n";
         nft(&h.ns, &["-f", "-"], Some(foreign));
@@ -1257,14 +1257,33 @@ fn bridge_networks_behind_the_firewall() -> Pin<Box<dyn Future<Output = ()>>> {
             );
         }
         let mut sb = Vec::new();
+        let mut sandboxes = Vec::new();
         for (i, net) in [0, 0, 1, 2, 3, 3].into_iter().enumerate() {
             let s = h
                 .controller
                 .new_sandbox(&format!("fw{i}"), SandboxOptions::default())
                 .await
                 .unwrap();
-            attach(&h, &nets[net], &s, &format!("fwe{i}")).await;
+            if i == 0 {
+                // The first publishes its port 7000 as the host's 8080.
+                let ports = [wnet_types::PortBinding::parse("8080:7000").unwrap()];
+                let opts = EndpointOptions {
+                    sandbox: Some(s.id().to_owned()),
+                    options: [(
+                        wnet_types::keys::PORT_MAP,
+                        serde_json::to_string(&ports).unwrap(),
+                    )]
+                    .into_iter()
+                    .collect(),
+                    ..EndpointOptions::default()
+                };
+                let ep = nets[net].create_endpoint("fwe0", opts).await.unwrap();
+                ep.join(&s, JoinOptions::default()).await.unwrap();
+            } else {
+                attach(&h, &nets[net], &s, &format!("fwe{i}")).await;
+            }
             sb.push(ns_of(&s));
+            sandboxes.push(s);
         }
         assert_eq!(
             wnet_netlink::sysctl::get(&h.ns, "net.ipv4.ip_forward").unwrap(),
@@ -1309,6 +1328,77 @@ fn bridge_networks_behind_the_firewall() -> Pin<Box<dyn Future<Output = ()>>> {
             "ICC off: the gateway answers"
         );
         assert_eq!(peer_seen(&sb[4], &out, internet), Some(host_ip));
+
+        // The published port: from outside (the source kept), from the host, from the
+        // same network (hairpin), from another network.
+        let c0 = "10.88.0.2:7000";
+        let outside: std::net::IpAddr = "198.51.100.2".parse().unwrap();
+        assert_eq!(
+            peer_via(&out, &sb[0], c0, "198.51.100.1:8080"),
+            Some(outside),
+            "published"
+        );
+        assert!(
+            peer_via(&h.ns, &sb[0], c0, "198.51.100.1:8080").is_some(),
+            "from the host"
+        );
+        assert!(
+            peer_via(&sb[1], &sb[0], c0, "10.88.0.1:8080").is_some(),
+            "from its network"
+        );
+        assert!(
+            peer_via(&sb[2], &sb[0], c0, "198.51.100.1:8080").is_some(),
+            "from another"
+        );
+        // The same host port again is refused, naming the port and its holder.
+        let taken = [wnet_types::PortBinding::parse("8080:80").unwrap()];
+        let opts = EndpointOptions {
+            sandbox: Some(sandboxes[2].id().to_owned()),
+            options: [(
+                wnet_types::keys::PORT_MAP,
+                serde_json::to_string(&taken).unwrap(),
+            )]
+            .into_iter()
+            .collect(),
+            ..EndpointOptions::default()
+        };
+        let s = h
+            .controller
+            .new_sandbox("fw-taken", SandboxOptions::default())
+            .await
+            .unwrap();
+        let ep = nets[1]
+            .create_endpoint(
+                "fw-taken",
+                EndpointOptions {
+                    sandbox: Some(s.id().to_owned()),
+                    ..opts
+                },
+            )
+            .await
+            .unwrap();
+        let err = ep.join(&s, JoinOptions::default()).await.unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("host port 8080/tcp is already published"),
+            "{err}"
+        );
+        assert_eq!(err.kind(), wnet_types::ErrorKind::Conflict, "{err}");
+        ep.delete(true).await.unwrap();
+        s.delete().await.unwrap();
+        let published = nets[0]
+            .endpoints()
+            .into_iter()
+            .find(|e| e.name() == "fwe0")
+            .unwrap();
+        published.delete(true).await.unwrap();
+        // Disconnected, the port is gone: the host's own listener on 8080 answers.
+        let host_port = "198.51.100.1:8080";
+        assert_eq!(
+            peer_via(&out, &h.ns, host_port, host_port),
+            Some(outside),
+            "unpublished"
+        );
 
         for net in &nets {
             for ep in net.endpoints() {

@@ -135,9 +135,22 @@ pub fn tcp(from: &Namespace, to: &Namespace, to_addr: &str) {
 /// connection from `from`; `None` when no connection is made within a second (dropped
 /// on the way, or no way back).
 pub fn peer_seen(from: &Namespace, to: &Namespace, addr: &str) -> Option<std::net::IpAddr> {
-    let addr: SocketAddr = format!("{addr}:7000").parse().expect("an address");
+    peer_via(from, to, &format!("{addr}:7000"), &format!("{addr}:7000"))
+}
+
+/// The peer address a TCP listener at `listen` in `to` sees for a connection from
+/// `from` to `connect` (a published port leading to the listener); `None` when no
+/// connection is made within a second.
+pub fn peer_via(
+    from: &Namespace,
+    to: &Namespace,
+    listen: &str,
+    connect: &str,
+) -> Option<std::net::IpAddr> {
+    let listen: SocketAddr = listen.parse().expect("an address");
+    let addr: SocketAddr = connect.parse().expect("an address");
     let listener = to
-        .run(move || TcpListener::bind(addr).expect("listen"))
+        .run(move || TcpListener::bind(listen).expect("listen"))
         .expect("enter the listener's namespace");
     listener.set_nonblocking(true).expect("non-blocking");
     let connected = from

@@ -13,6 +13,8 @@ pub const MAC_ADDRESS: &str = "com.docker.network.endpoint.macaddress";
 pub const ENDPOINT_NAME: &str = "com.docker.network.endpoint.name";
 /// A custom interface name in the sandbox.
 pub const ENDPOINT_IFNAME: &str = "com.docker.network.endpoint.ifname";
+/// Published ports: a JSON list of [`crate::PortBinding`] (libnetwork's `netlabel.PortMap`).
+pub const PORT_MAP: &str = "com.docker.network.portmap";
 /// The MTU of a network's interfaces.
 pub const MTU: &str = "com.docker.network.driver.mtu";
 /// The interface name prefix in the sandbox (default `eth`).

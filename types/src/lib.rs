@@ -9,6 +9,7 @@ mod error;
 pub mod keys;
 mod mac;
 mod options;
+pub mod ports;
 mod wit;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -17,6 +18,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use ipnet::{self, IpNet, Ipv4Net, Ipv6Net};
 pub use mac::{MacAddress, ParseMacError};
 pub use options::Options;
+pub use ports::PortBinding;
 use serde::{Deserialize, Serialize};
 
 /// The version of the WIT package this crate mirrors.

@@ -28,8 +28,9 @@
 use serde::{Deserialize, Serialize};
 use wnet_sdk::kernel::{self, LinkChange, LinkKind, NewLink, addresses, links, sysctl};
 use wnet_sdk::{
-    EndpointInterface, EndpointRequest, Error, InterfaceName, IpNet, JoinInfo, JoinRequest,
-    MacAddress, NetworkDriver, NetworkRequest, Options, Result, firewall, keys, kv, log,
+    EndpointInterface, EndpointRequest, Error, ExternalConnectivityRequest, InterfaceName, IpNet,
+    JoinInfo, JoinRequest, MacAddress, NetworkDriver, NetworkRequest, Options, PortBinding, Result,
+    firewall, keys, kv, log,
 };
 
 /// Option keys, Docker's spellings.
@@ -100,6 +101,60 @@ pub struct Endpoint {
     pub sandbox_end: String,
     /// The MAC of the sandbox end.
     pub mac: Option<MacAddress>,
+    /// Its IPv4 address, which published ports lead to.
+    #[serde(default)]
+    pub address: Option<std::net::Ipv4Addr>,
+    /// The ports asked for (`com.docker.network.portmap` of the endpoint).
+    #[serde(default)]
+    pub ports: Vec<PortBinding>,
+    /// The ports published while it has external connectivity.
+    #[serde(default)]
+    pub published: Vec<PortBinding>,
+}
+
+/// The host's published ports for an endpoint's bindings: a binding without host port
+/// takes a free one of Docker's ephemeral range; without host address, the network's
+/// `host_binding_ipv4` (any when that is unset or 0.0.0.0).
+fn port_mappings(
+    net: &Network,
+    address: std::net::Ipv4Addr,
+    bindings: &[PortBinding],
+) -> Result<Vec<firewall::PortMapping>> {
+    bindings
+        .iter()
+        .map(|b| {
+            let protocol = match b.protocol()? {
+                "udp" => firewall::Protocol::Udp,
+                "sctp" => firewall::Protocol::Sctp,
+                _ => firewall::Protocol::Tcp,
+            };
+            let host_ip = if b.host_ip.is_empty() {
+                net.host_binding_ipv4
+                    .filter(|ip| !ip.is_unspecified())
+                    .map(std::net::IpAddr::V4)
+            } else {
+                let ip: std::net::IpAddr = b.host_ip.parse().map_err(|_| {
+                    Error::invalid_parameter(format!(
+                        "published port {b}: `{}` is not an IP address",
+                        b.host_ip
+                    ))
+                })?;
+                Some(ip).filter(|ip| !ip.is_unspecified())
+            };
+            let (first, last) = match b.host_port {
+                0 => (49153, 60999),
+                p => (p, b.host_port_end.max(p)),
+            };
+            Ok(firewall::PortMapping {
+                protocol,
+                host_ip,
+                host_port: first,
+                host_port_end: last,
+                container_ip: std::net::IpAddr::V4(address),
+                container_port: b.port,
+            })
+        })
+        .collect()
 }
 
 fn network_key(id: &str) -> String {
@@ -438,6 +493,11 @@ impl NetworkDriver for Bridge {
             _ => None,
         };
         let mac = request.interface.mac_address.or(derived);
+        // Checked now, so that a typo fails the connect rather than its publishing.
+        let ports = wnet_sdk::ports::from_options(&request.options)?;
+        for b in &ports {
+            b.protocol()?;
+        }
         let namespace = match &request.sandbox {
             Some(sb) => Some(kernel::sandbox(&sb.id)?),
             None => None,
@@ -458,6 +518,9 @@ impl NetworkDriver for Bridge {
             host_end: host_end.clone(),
             sandbox_end,
             mac,
+            address: request.interface.address.map(|a| a.addr()),
+            ports,
+            published: Vec::new(),
         };
         if let Err(e) = kv::set_json(
             &endpoint_key(&request.network_id, &request.endpoint_id),
@@ -496,6 +559,11 @@ impl NetworkDriver for Bridge {
         if let Some(mac) = ep.mac {
             info.insert(keys::MAC_ADDRESS, mac.to_string());
         }
+        if !ep.published.is_empty() {
+            let json =
+                serde_json::to_string(&ep.published).map_err(|e| Error::internal(e.to_string()))?;
+            info.insert(keys::PORT_MAP, json);
+        }
         Ok(info)
     }
 
@@ -528,6 +596,73 @@ impl NetworkDriver for Bridge {
         kv::get(&endpoint_key(network_id, endpoint_id))?
             .map(drop)
             .ok_or_else(|| Error::not_found(format!("endpoint {endpoint_id}")))
+    }
+
+    /// Publishes the endpoint's ports (its own `com.docker.network.portmap`, else the
+    /// sandbox's, as Docker passes them) through the host's firewall.
+    fn program_external_connectivity(
+        &mut self,
+        request: ExternalConnectivityRequest,
+    ) -> Result<()> {
+        let key = endpoint_key(&request.network_id, &request.endpoint_id);
+        let mut ep: Endpoint = kv::get_json(&key)?
+            .ok_or_else(|| Error::not_found(format!("endpoint {}", request.endpoint_id)))?;
+        let bindings = if ep.ports.is_empty() {
+            wnet_sdk::ports::from_options(&request.options)?
+        } else {
+            ep.ports.clone()
+        };
+        if bindings.is_empty() {
+            return Ok(());
+        }
+        let net = load_network(&request.network_id)?;
+        let address = ep.address.ok_or_else(|| {
+            Error::invalid_parameter(
+                "the endpoint has no IPv4 address to publish ports to".to_owned(),
+            )
+        })?;
+        let wanted = port_mappings(&net, address, &bindings)?;
+        let published = firewall::publish(&request.network_id, &request.endpoint_id, &wanted)
+            .map_err(|e| {
+                if e.kind == wnet_sdk::ErrorKind::Unavailable {
+                    Error::unavailable(format!("cannot publish ports: {}", e.message))
+                } else {
+                    e
+                }
+            })?;
+        ep.published = published
+            .iter()
+            .zip(&bindings)
+            .map(|(p, b)| PortBinding {
+                proto: b.proto,
+                ip: address.to_string(),
+                port: p.container_port,
+                host_ip: p.host_ip.map(|ip| ip.to_string()).unwrap_or_default(),
+                host_port: p.host_port,
+                host_port_end: p.host_port,
+            })
+            .collect();
+        if let Err(e) = kv::set_json(&key, &ep) {
+            let _ = firewall::unpublish(&request.network_id, &request.endpoint_id);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    fn revoke_external_connectivity(&mut self, network_id: &str, endpoint_id: &str) -> Result<()> {
+        let key = endpoint_key(network_id, endpoint_id);
+        let Some(mut ep) = kv::get_json::<Endpoint>(&key)? else {
+            return Ok(());
+        };
+        match firewall::unpublish(network_id, endpoint_id) {
+            Err(e) if e.kind != wnet_sdk::ErrorKind::Unavailable => return Err(e),
+            _ => {}
+        }
+        if !ep.published.is_empty() {
+            ep.published.clear();
+            kv::set_json(&key, &ep)?;
+        }
+        Ok(())
     }
 }
 
@@ -605,6 +740,76 @@ mod tests {
         let rules = wnet_sdk::testing::firewall()["net2"].clone();
         assert!(rules.internal && !rules.masquerade && rules.icc);
         assert_eq!(forward(), None);
+    }
+
+    #[test]
+    fn ports_are_published_with_external_connectivity_and_shown() {
+        let mut h = Harness::<Bridge>::new();
+        h.create_network(request("net1", &[(opt::HOST_BINDING_IPV4, "198.51.100.1")]))
+            .unwrap();
+        let ports = [
+            PortBinding::parse("8080:80").unwrap(),
+            PortBinding::parse("0.0.0.0:5353:53/udp").unwrap(),
+        ];
+        let ep = EndpointRequest {
+            network_id: "net1".into(),
+            endpoint_id: "e1".into(),
+            interface: InterfaceInfo {
+                address: Some("10.88.0.2/16".parse().unwrap()),
+                ..Default::default()
+            },
+            options: [(keys::PORT_MAP, serde_json::to_string(&ports).unwrap())]
+                .into_iter()
+                .collect(),
+            ..Default::default()
+        };
+        h.create_endpoint(ep).unwrap();
+        assert!(
+            wnet_sdk::testing::published().is_empty(),
+            "not before connectivity"
+        );
+        h.program_external_connectivity(ExternalConnectivityRequest {
+            network_id: "net1".into(),
+            endpoint_id: "e1".into(),
+            ..Default::default()
+        })
+        .unwrap();
+        let published = &wnet_sdk::testing::published()[&("net1".to_owned(), "e1".to_owned())];
+        let ip = |s: &str| Some(s.parse::<std::net::IpAddr>().unwrap());
+        assert_eq!(
+            published
+                .iter()
+                .map(|p| (p.host_ip, p.host_port, p.container_ip, p.container_port))
+                .collect::<Vec<_>>(),
+            [
+                (ip("198.51.100.1"), 8080, ip("10.88.0.2").unwrap(), 80),
+                (None, 5353, ip("10.88.0.2").unwrap(), 53),
+            ],
+            "host_binding_ipv4 by default, 0.0.0.0 for any"
+        );
+        let info = h.endpoint_oper_info("net1", "e1").unwrap();
+        let shown: Vec<PortBinding> =
+            serde_json::from_str(info.get(keys::PORT_MAP).unwrap()).unwrap();
+        assert_eq!(shown[0].to_string(), "198.51.100.1:8080:80/tcp");
+        h.revoke_external_connectivity("net1", "e1").unwrap();
+        assert!(wnet_sdk::testing::published().is_empty());
+        assert!(
+            !h.endpoint_oper_info("net1", "e1")
+                .unwrap()
+                .contains(keys::PORT_MAP)
+        );
+
+        // A typo in the ports fails the endpoint, not its publishing later.
+        let bad = EndpointRequest {
+            network_id: "net1".into(),
+            endpoint_id: "e2".into(),
+            options: [(keys::PORT_MAP, "[{\"Proto\":1,\"Port\":80}]")]
+                .into_iter()
+                .collect(),
+            ..Default::default()
+        };
+        let e = h.create_endpoint(bad).unwrap_err();
+        assert!(e.message.contains("protocol number 1"), "{e}");
     }
 
     #[test]

@@ -462,6 +462,11 @@ pub struct EndpointConfig {
     /// Other names of the container on the network.
     #[serde(default)]
     pub aliases: Vec<String>,
+    /// Ports to publish, as `docker run -p` writes them:
+    /// `[HOST_IP:]HOST_PORT[-END]:CONTAINER_PORT[/PROTO]` (not Docker's: its connect
+    /// takes none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub publish: Vec<String>,
 }
 
 /// The addresses asked for in a connect request.
@@ -519,6 +524,20 @@ async fn connect(
         }
         .into());
     }
+    let ports = req
+        .endpoint_config
+        .as_ref()
+        .map(|e| e.publish.as_slice())
+        .unwrap_or_default()
+        .iter()
+        .map(|p| wnet_core::types::PortBinding::parse(p))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ApiError::bad(e.message))?;
+    let mut options = Options::new();
+    if !ports.is_empty() {
+        let json = serde_json::to_string(&ports).map_err(|e| ApiError::bad(e.to_string()))?;
+        options.insert(wnet_core::types::keys::PORT_MAP, json);
+    }
     let addrs = req.endpoint_config.and_then(|e| e.ipam_config);
     let ipv4 = match addrs.as_ref().and_then(|a| a.ipv4_address.as_deref()) {
         Some(a) => Some(
@@ -536,7 +555,14 @@ async fn connect(
     };
     // One operation, one commit: a connect that dies half-way leaves no endpoint on
     // record (and the next start deletes the links it made).
-    wnet_core::store::operation(connect_op(&c, &net, &req.container, ipv4, ipv6, aliases)).await?;
+    let wanted = EndpointOptions {
+        ipv4_address: ipv4,
+        ipv6_address: ipv6,
+        aliases,
+        options,
+        ..EndpointOptions::default()
+    };
+    wnet_core::store::operation(connect_op(&c, &net, &req.container, wanted)).await?;
     Ok(StatusCode::OK)
 }
 
@@ -544,9 +570,7 @@ async fn connect_op(
     c: &Controller,
     net: &Network,
     container: &str,
-    ipv4: Option<std::net::Ipv4Addr>,
-    ipv6: Option<std::net::Ipv6Addr>,
-    aliases: Vec<String>,
+    wanted: EndpointOptions,
 ) -> Result<(), ApiError> {
     let sb = sandbox_for(c, container).await?;
     if sb.endpoints()?.iter().any(|e| e.network_id() == net.id()) {
@@ -560,11 +584,8 @@ async fn connect_op(
         .create_endpoint(
             sb.id(),
             EndpointOptions {
-                ipv4_address: ipv4,
-                ipv6_address: ipv6,
                 sandbox: Some(sb.id().to_owned()),
-                aliases,
-                ..EndpointOptions::default()
+                ..wanted
             },
         )
         .await?;
@@ -640,6 +661,12 @@ fn endpoint_json<const N: usize>(
         "IPv6Address": e.address_ipv6.map(|a| a.to_string()).unwrap_or_default(),
         "Aliases": e.aliases,
     });
+    // The ports asked for at connect (the driver's endpoint info has them as bound).
+    if let Ok(ports) = wnet_core::types::ports::from_options(&e.options)
+        && !ports.is_empty()
+    {
+        v["Ports"] = json!(ports.iter().map(ToString::to_string).collect::<Vec<_>>());
+    }
     for (k, x) in extra {
         v[k] = x;
     }

@@ -138,7 +138,22 @@ fn lifecycle_with_traffic() {
     ok(&[
         "network", "connect", "--alias", "web", "--alias", "www", "front", "a",
     ]);
-    ok(&["network", "connect", "--ip", "10.5.0.77", "front", "b"]);
+    let bad = wnet(&["network", "connect", "--publish", "80", "front", "b"]);
+    assert!(
+        !bad.status.success() && err(&bad).contains("no container port"),
+        "{}",
+        err(&bad)
+    );
+    ok(&[
+        "network",
+        "connect",
+        "--ip",
+        "10.5.0.77",
+        "--publish",
+        "8080:7000",
+        "front",
+        "b",
+    ]);
     ok(&["network", "connect", "back", "a"]);
 
     let inspect: String = ok(&["network", "inspect", "front"]);
@@ -151,6 +166,21 @@ fn lifecycle_with_traffic() {
     ] {
         assert!(inspect.contains(want), "missing {want} in {inspect}");
     }
+    let parsed: serde_json::Value = serde_json::from_str(&inspect).unwrap();
+    let ports: Vec<&serde_json::Value> = parsed[0]["Containers"]
+        .as_object()
+        .unwrap()
+        .values()
+        .filter_map(|c| c.get("Ports"))
+        .collect();
+    assert_eq!(ports, [&serde_json::json!(["8080:7000/tcp"])], "{inspect}");
+    // The published port, reached from the host through the gateway's address.
+    let host = Namespace::current().unwrap();
+    let b_ns = Namespace::adopt(Path::new(&b)).unwrap();
+    assert!(
+        wnet_tests::peer_via(&host, &b_ns, "10.5.0.77:7000", "10.5.0.1:8080").is_some(),
+        "published"
+    );
     let back = ok(&["network", "inspect", "back"]);
     for want in [
         "\"IPRange\": \"10.6.0.128/25\"",

@@ -9,7 +9,14 @@
 //! - internal: nothing forwarded into or out of an internal network's bridge;
 //! - ICC off: nothing forwarded between two ports of one bridge. Bridged frames reach
 //!   the `inet` hooks only with `br_netfilter` on (`net.bridge.bridge-nf-call-iptables`,
-//!   as Docker's ICC needs it too); without it inter-container traffic is not stopped.
+//!   as Docker's ICC needs it too); without it inter-container traffic is not stopped;
+//! - published ports: a map from (host address,) protocol and port to a container's
+//!   address and port, looked up for traffic to any local address (from outside, and
+//!   from the host itself); the published traffic passes ICC and isolation, and is
+//!   masqueraded when it comes back into its own bridge (hairpin), so that a container
+//!   reaches another's published port on the same network. Not done: a container
+//!   reaching its own published port (needs hairpin mode on its bridge port), and the
+//!   host reaching one through 127.0.0.1 (needs `route_localnet`).
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -37,6 +44,46 @@ pub struct NetworkRules {
     pub icc: bool,
 }
 
+/// A transport protocol of a published port.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// TCP.
+    Tcp,
+    /// UDP.
+    Udp,
+    /// SCTP.
+    Sctp,
+}
+
+impl std::fmt::Display for Protocol {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+            Protocol::Sctp => "sctp",
+        })
+    }
+}
+
+/// One published port: traffic to `host_ip` (any local address when none) on
+/// `host_port` goes to `container_ip`:`container_port`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PortMapping {
+    /// The protocol.
+    pub protocol: Protocol,
+    /// The host address it is published on; any when none.
+    pub host_ip: Option<std::net::IpAddr>,
+    /// The host port.
+    pub host_port: u16,
+    /// The container's address.
+    pub container_ip: std::net::IpAddr,
+    /// The container's port.
+    pub container_port: u16,
+}
+
 /// The table's sets and chains, and its rules. Sent with every batch: sets and chains
 /// that exist are left as they are (their elements kept), and the chains' rules are
 /// flushed and written again in the same transaction, so a wnet that changed its rules
@@ -50,19 +97,96 @@ fn skeleton() -> String {
   set noicc_pairs {{ type ifname . ifname; }}
   set masq4 {{ type ipv4_addr; flags interval; }}
   set masq6 {{ type ipv6_addr; flags interval; }}
+  set net_self4 {{ type ipv4_addr . ifname; flags interval; }}
+  set net_self6 {{ type ipv6_addr . ifname; flags interval; }}
+  map pub4 {{ type inet_proto . inet_service : ipv4_addr . inet_service; }}
+  map pub4ip {{ type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; }}
+  map pub6 {{ type inet_proto . inet_service : ipv6_addr . inet_service; }}
+  map pub6ip {{ type ipv6_addr . inet_proto . inet_service : ipv6_addr . inet_service; }}
+  chain prerouting {{ type nat hook prerouting priority dstnat; policy accept; }}
+  chain output {{ type nat hook output priority -100; policy accept; }}
   chain postrouting {{ type nat hook postrouting priority srcnat; policy accept; }}
   chain forward {{ type filter hook forward priority filter; policy accept; }}
 }}
+flush chain inet {TABLE} prerouting
+flush chain inet {TABLE} output
 flush chain inet {TABLE} postrouting
 flush chain inet {TABLE} forward
+{dnat}
+add rule inet {TABLE} postrouting ct status dnat ip saddr . oifname @net_self4 masquerade
+add rule inet {TABLE} postrouting ct status dnat ip6 saddr . oifname @net_self6 masquerade
 add rule inet {TABLE} postrouting ip saddr @masq4 oifname != @bridges masquerade
 add rule inet {TABLE} postrouting ip6 saddr @masq6 oifname != @bridges masquerade
 add rule inet {TABLE} forward iifname @internal iifname . oifname != @self_pairs drop
 add rule inet {TABLE} forward oifname @internal iifname . oifname != @self_pairs drop
+add rule inet {TABLE} forward ct status dnat accept
 add rule inet {TABLE} forward iifname . oifname @noicc_pairs drop
 add rule inet {TABLE} forward iifname @bridges oifname @bridges iifname . oifname != @self_pairs drop
-"
+",
+        dnat = dnat_rules()
     )
+}
+
+/// Published ports, for traffic from outside (prerouting) and from the host
+/// (output): an address-specific mapping first, then one for any local address.
+fn dnat_rules() -> String {
+    let mut out = String::new();
+    for chain in ["prerouting", "output"] {
+        for (family, map) in [("ip", "pub4"), ("ip6", "pub6")] {
+            let match_ = format!(
+                "add rule inet {TABLE} {chain} meta nfproto {} fib daddr type local meta l4proto {{ tcp, udp, sctp }}",
+                if family == "ip" { "ipv4" } else { "ipv6" }
+            );
+            let _ = writeln!(
+                out,
+                "{match_} dnat {family} to {family} daddr . meta l4proto . th dport map @{map}ip"
+            );
+            let _ = writeln!(
+                out,
+                "{match_} dnat {family} to meta l4proto . th dport map @{map}"
+            );
+        }
+    }
+    out
+}
+
+/// The element commands of published ports: `verb` is `add` or `delete`.
+fn port_elements(verb: &str, ports: &[PortMapping]) -> String {
+    let mut out = String::new();
+    for p in ports {
+        let v6 = p.container_ip.is_ipv6();
+        let map = match (v6, p.host_ip.is_some()) {
+            (false, false) => "pub4",
+            (false, true) => "pub4ip",
+            (true, false) => "pub6",
+            (true, true) => "pub6ip",
+        };
+        let host = p.host_ip.map(|ip| format!("{ip} . ")).unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "{verb} element inet {TABLE} {map} {{ {host}{} . {} : {} . {} }}",
+            p.protocol, p.host_port, p.container_ip, p.container_port
+        );
+    }
+    out
+}
+
+/// Checks published ports: a host address of the container's family.
+fn check_ports(ports: &[PortMapping]) -> Result<()> {
+    for p in ports {
+        if p.host_ip
+            .is_some_and(|h| h.is_ipv6() != p.container_ip.is_ipv6())
+        {
+            return Err(NetlinkError::Other {
+                op: "firewall".to_owned(),
+                reason: format!(
+                    "port {}/{}: host address {:?} and container address {} are of different families",
+                    p.host_port, p.protocol, p.host_ip, p.container_ip
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The element commands of a network: `verb` is `add` or `delete`.
@@ -79,6 +203,16 @@ fn elements(verb: &str, n: &NetworkRules) -> String {
     }
     if !n.icc {
         line("noicc_pairs", &format!("\"{b}\" . \"{b}\""));
+    }
+    if !n.internal {
+        for s in &n.subnets {
+            let set = if matches!(s, IpNet::V4(_)) {
+                "net_self4"
+            } else {
+                "net_self6"
+            };
+            line(set, &format!("{} . \"{b}\"", s.trunc()));
+        }
     }
     if n.masquerade && !n.internal {
         for s in &n.subnets {
@@ -164,14 +298,28 @@ impl Firewall {
             .await
     }
 
-    /// Writes the table afresh holding exactly `networks`: what a start-up restores.
-    pub async fn reset(&self, networks: &[NetworkRules]) -> Result<()> {
+    /// Replaces an endpoint's published ports `old` by `new` in one transaction.
+    pub async fn publish(&self, old: &[PortMapping], new: &[PortMapping]) -> Result<()> {
+        check_ports(new)?;
+        let batch = skeleton() + &port_elements("delete", old) + &port_elements("add", new);
+        self.apply(
+            format!("published ports ({} → {})", old.len(), new.len()),
+            batch,
+        )
+        .await
+    }
+
+    /// Writes the table afresh holding exactly `networks` and `ports`: what a start-up
+    /// restores.
+    pub async fn reset(&self, networks: &[NetworkRules], ports: &[PortMapping]) -> Result<()> {
         let mut batch =
             format!("add table inet {TABLE}\ndelete table inet {TABLE}\n") + &skeleton();
         for n in networks {
             check(n)?;
             batch += &elements("add", n);
         }
+        check_ports(ports)?;
+        batch += &port_elements("add", ports);
         self.apply("restore the firewall table".to_owned(), batch)
             .await
     }

@@ -359,8 +359,16 @@ fn macvlan_moves_and_errors() -> Pin<Box<dyn Future<Output = ()>>> {
 /// The peer address a TCP listener at `addr` in `to` sees for a connection from
 /// `from`; `None` when no connection is made within a second (dropped on the way).
 fn peer_seen(from: &Namespace, to: &Namespace, addr: &str) -> Option<IpAddr> {
-    let addr: SocketAddr = format!("{addr}:7000").parse().unwrap();
-    let listener = to.run(move || TcpListener::bind(addr).unwrap()).unwrap();
+    peer_via(from, to, &format!("{addr}:7000"), &format!("{addr}:7000"))
+}
+
+/// The peer address a TCP listener at `listen` in `to` sees for a connection from
+/// `from` to `connect` (a published port leading to the listener); `None` when no
+/// connection is made within a second.
+fn peer_via(from: &Namespace, to: &Namespace, listen: &str, connect: &str) -> Option<IpAddr> {
+    let listen: SocketAddr = listen.parse().unwrap();
+    let addr: SocketAddr = connect.parse().unwrap();
+    let listener = to.run(move || TcpListener::bind(listen).unwrap()).unwrap();
     listener.set_nonblocking(true).unwrap();
     let connected = from
         .run(move || TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_ok())
@@ -526,12 +534,73 @@ fn firewall_by_traffic() -> Pin<Box<dyn Future<Output = ()>>> {
         );
         assert_eq!(peer_seen(&front[0], &out, internet), Some(host_ip));
 
+        // Published ports: from outside (the source kept), from the host, from the
+        // same bridge (hairpin: masqueraded to the gateway), from another network.
+        use wnet_netlink::firewall::{PortMapping, Protocol};
+        let port = |host_ip: Option<&str>, host_port| PortMapping {
+            protocol: Protocol::Tcp,
+            host_ip: host_ip.map(|ip| ip.parse().unwrap()),
+            host_port,
+            container_ip: "10.88.0.2".parse().unwrap(),
+            container_port: 7000,
+        };
+        let ports = [port(None, 8080), port(Some("198.51.100.1"), 8081)];
+        fw.publish(&[], &ports).await.unwrap();
+        let outside: IpAddr = "198.51.100.2".parse().unwrap();
+        let c1 = "10.88.0.2:7000";
+        assert_eq!(
+            peer_via(&out, &front[0], c1, "198.51.100.1:8080"),
+            Some(outside)
+        );
+        assert_eq!(
+            peer_via(&out, &front[0], c1, "198.51.100.1:8081"),
+            Some(outside)
+        );
+        assert!(
+            peer_via(&host, &front[0], c1, "198.51.100.1:8080").is_some(),
+            "from the host"
+        );
+        assert_eq!(
+            peer_via(&front[1], &front[0], c1, "198.51.100.1:8080"),
+            Some("10.88.0.1".parse().unwrap()),
+            "hairpin, past ICC off"
+        );
+        assert!(
+            peer_via(&back[0], &front[0], c1, "10.88.0.1:8080").is_some(),
+            "from another network"
+        );
+        assert_eq!(
+            peer_via(&back[0], &front[0], c1, "10.88.0.1:8081"),
+            None,
+            "8081 only on 198.51.100.1"
+        );
+        assert_eq!(
+            peer_via(&inner[0], &front[0], c1, "10.86.0.1:8080"),
+            None,
+            "not from an internal network"
+        );
+
         // A start-up restore writes the same table again.
         let listed = fw.list().await.unwrap();
-        fw.reset(&[no_icc.clone(), nets[1].clone(), nets[2].clone()])
+        fw.reset(&[no_icc.clone(), nets[1].clone(), nets[2].clone()], &ports)
             .await
             .unwrap();
-        assert_eq!(fw.list().await.unwrap(), listed);
+        // The same elements, maybe listed in another order.
+        let tokens = |t: &str| {
+            let mut v: Vec<String> = t
+                .split_whitespace()
+                .map(|w| w.trim_end_matches(',').to_owned())
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(tokens(&fw.list().await.unwrap()), tokens(&listed));
+        fw.publish(&ports, &[]).await.unwrap();
+        assert_eq!(
+            peer_via(&out, &front[0], c1, "198.51.100.1:8080"),
+            None,
+            "unpublished"
+        );
 
         for n in [&no_icc, &nets[1], &nets[2]] {
             fw.remove_network(n).await.unwrap();

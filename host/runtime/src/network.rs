@@ -213,6 +213,19 @@ impl NetworkDriver for WasmNetworkDriver {
             call_delete_endpoint(network_id, endpoint_id)
         );
         self.revoke(endpoint_id);
+        // Its published ports go with it, whether or not the driver unpublished them.
+        if result.is_ok()
+            && let Some(k) = self.inst.kernel()
+            && let Err(e) = crate::host::firewall::unpublish(
+                k,
+                self.inst.store().as_ref(),
+                network_id,
+                endpoint_id,
+            )
+            .await
+        {
+            tracing::warn!(driver = %self.manifest.name, endpoint = endpoint_id, error = ?e, "unpublishing the ports of a deleted endpoint failed");
+        }
         result
     }
 

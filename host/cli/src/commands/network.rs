@@ -259,11 +259,22 @@ pub struct ConnectArgs {
     /// Another name for the sandbox on this network (repeatable).
     #[arg(long)]
     pub alias: Vec<String>,
+    /// Publish a port, as `docker run -p`: [HOST_IP:]HOST_PORT[-END]:CONTAINER_PORT[/PROTO]
+    /// with PROTO tcp (default), udp or sctp (repeatable). Needs the firewall.
+    #[arg(short, long, value_parser = parse_publish)]
+    pub publish: Vec<String>,
     /// The network.
     pub network: String,
     /// A wnet sandbox, or the path of a network namespace to adopt
     /// (`/proc/PID/ns/net`, `/run/netns/NAME`).
     pub sandbox: String,
+}
+
+/// Checks a `--publish` value before anything is sent.
+fn parse_publish(s: &str) -> Result<String, String> {
+    wnet_core::types::PortBinding::parse(s)
+        .map(|_| s.to_owned())
+        .map_err(|e| e.message)
 }
 
 /// `network connect`: an endpoint named after the sandbox, made for it and joined.
@@ -276,6 +287,7 @@ pub async fn connect(b: &Backend, args: &ConnectArgs) -> anyhow::Result<()> {
                 ipv6_address: args.ip6.map(|a| a.to_string()),
             }),
             aliases: args.alias.clone(),
+            publish: args.publish.clone(),
         }),
     })?;
     b.call(

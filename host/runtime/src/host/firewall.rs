@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use wnet_core::Store;
-use wnet_netlink::firewall::{Firewall, NetworkRules};
+use wnet_netlink::firewall::{Firewall, NetworkRules, PortMapping, Protocol};
 
 use super::kernel::{DriverKernel, kernel_error};
 use crate::bindings::convert::from_wit;
@@ -19,6 +19,8 @@ use crate::host::HostState;
 
 /// The store table of the rules.
 const TABLE: &str = "firewall";
+/// The store table of published ports, `<driver>/<network id>/<endpoint id>`.
+const PORTS: &str = "ports";
 
 fn key(driver: &str, network_id: &str) -> String {
     format!("{driver}/{network_id}")
@@ -90,7 +92,212 @@ async fn change(
     })
 }
 
+fn ports_key(driver: &str, network_id: &str, endpoint_id: &str) -> String {
+    format!("{driver}/{network_id}/{endpoint_id}")
+}
+
+fn load_ports(store: &dyn Store, key: &str) -> Result<Vec<PortMapping>, Error> {
+    match store.get(PORTS, key) {
+        Ok(Some(bytes)) => serde_json::from_slice(&bytes)
+            .map_err(|e| Error::Internal(format!("published ports {key}: {e}"))),
+        Ok(None) => Ok(Vec::new()),
+        Err(e) => Err(Error::Internal(format!("the host's store failed: {e}"))),
+    }
+}
+
+/// Every published port, by its record's key.
+fn all_ports(store: &dyn Store) -> Result<Vec<(String, PortMapping)>, Error> {
+    let rows = store
+        .scan(PORTS, "")
+        .map_err(|e| Error::Internal(format!("the host's store failed: {e}")))?;
+    let mut out = Vec::new();
+    for (key, bytes) in rows {
+        let ports: Vec<PortMapping> = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::Internal(format!("published ports {key}: {e}")))?;
+        out.extend(ports.into_iter().map(|p| (key.clone(), p)));
+    }
+    Ok(out)
+}
+
+/// Whether two published ports take the same host port: one protocol, one port, and
+/// the same host address or either on any.
+fn clash(a: &PortMapping, b: &PortMapping) -> bool {
+    a.protocol == b.protocol
+        && a.host_port == b.host_port
+        && (a.host_ip.is_none() || b.host_ip.is_none() || a.host_ip == b.host_ip)
+}
+
+/// Replaces an endpoint's published ports, audited, then records them.
+async fn change_ports(
+    k: &DriverKernel,
+    store: &dyn Store,
+    key: &str,
+    old: &[PortMapping],
+    new: &[PortMapping],
+) -> Result<(), Error> {
+    let fw = lent(k)?;
+    let started = Instant::now();
+    let result = fw.publish(old, new).await;
+    super::audit::audit(
+        k.driver(),
+        &k.audit,
+        "firewall-publish",
+        &"host",
+        &format_args!("{key}: {} ports", new.len()),
+        result.as_ref().err().map(|e| e as &dyn std::fmt::Display),
+        started,
+    );
+    result.map_err(|e| kernel_error(&e))?;
+    let stored = if new.is_empty() {
+        store.delete(PORTS, key).map(drop)
+    } else {
+        let v = serde_json::to_vec(new).map_err(|e| Error::Internal(e.to_string()))?;
+        store.put(PORTS, key, &v)
+    };
+    stored.map_err(|e| Error::Internal(format!("the host's store failed: {e}")))
+}
+
+/// The host ports of `wanted` resolved (the first free port of each range), checked
+/// against the network's subnets and every port published by other endpoints.
+fn resolve(
+    k: &DriverKernel,
+    store: &dyn Store,
+    key: &str,
+    rules: &NetworkRules,
+    wanted: Vec<firewall::PortMapping>,
+) -> Result<Vec<PortMapping>, Error> {
+    let taken: Vec<(String, PortMapping)> = all_ports(store)?
+        .into_iter()
+        .filter(|(owner, _)| owner != key)
+        .collect();
+    let mut out: Vec<PortMapping> = Vec::new();
+    for w in wanted {
+        let container_ip = from_wit::ip(w.container_ip);
+        if !rules.subnets.iter().any(|s| s.contains(&container_ip)) {
+            return Err(k.refuse(format!(
+                "container address {container_ip} is in none of the network's subnets: a driver publishes ports only to its own endpoints"
+            )));
+        }
+        let end = if w.host_port_end == 0 {
+            w.host_port
+        } else {
+            w.host_port_end
+        };
+        if w.host_port == 0 || end < w.host_port || w.container_port == 0 {
+            return Err(Error::InvalidParameter(format!(
+                "port range {}-{end} to {}: ports are 1 to 65535, a range low to high",
+                w.host_port, w.container_port
+            )));
+        }
+        let protocol = match w.protocol {
+            firewall::Protocol::Tcp => Protocol::Tcp,
+            firewall::Protocol::Udp => Protocol::Udp,
+            firewall::Protocol::Sctp => Protocol::Sctp,
+        };
+        let host_ip = w.host_ip.map(from_wit::ip);
+        let candidate = |host_port| PortMapping {
+            protocol,
+            host_ip,
+            host_port,
+            container_ip,
+            container_port: w.container_port,
+        };
+        let free = (w.host_port..=end)
+            .map(candidate)
+            .find(|c| !taken.iter().any(|(_, t)| clash(t, c)) && !out.iter().any(|o| clash(o, c)));
+        match free {
+            Some(p) => out.push(p),
+            None => {
+                let by = taken
+                    .iter()
+                    .find(|(_, t)| clash(t, &candidate(w.host_port)))
+                    .map_or("this request".to_owned(), |(owner, _)| {
+                        format!("endpoint {}", owner.rsplit('/').next().unwrap_or(owner))
+                    });
+                let what = if end == w.host_port {
+                    format!("host port {}/{protocol}", w.host_port)
+                } else {
+                    format!("every host port of {}-{end}/{protocol}", w.host_port)
+                };
+                return Err(Error::Conflict(format!(
+                    "{what}{} is already published (by {by}): choose another host port",
+                    host_ip.map(|ip| format!(" on {ip}")).unwrap_or_default()
+                )));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Unpublishes an endpoint's ports, if any: when the driver asks, and after its
+/// delete-endpoint, so that a driver that forgets leaves no port behind.
+pub(crate) async fn unpublish(
+    k: &DriverKernel,
+    store: &dyn Store,
+    network_id: &str,
+    endpoint_id: &str,
+) -> Result<(), Error> {
+    let key = ports_key(k.driver(), network_id, endpoint_id);
+    let old = load_ports(store, &key)?;
+    if old.is_empty() {
+        return Ok(());
+    }
+    change_ports(k, store, &key, &old, &[]).await
+}
+
 impl firewall::Host for HostState {
+    async fn publish(
+        &mut self,
+        network_id: String,
+        endpoint_id: String,
+        ports: Vec<firewall::PortMapping>,
+    ) -> Result<Vec<firewall::PortMapping>, Error> {
+        let k: Arc<DriverKernel> = self.kernel()?.clone();
+        let store = self.ctx.store.clone();
+        let Some(rules) = load(store.as_ref(), &key(k.driver(), &network_id))? else {
+            return Err(Error::NotFound(format!(
+                "network {network_id} has no firewall rules: set them (set-network) before publishing its ports"
+            )));
+        };
+        if rules.internal {
+            return Err(Error::InvalidParameter(format!(
+                "network {network_id} is internal: nothing is published from it"
+            )));
+        }
+        if endpoint_id.is_empty() || endpoint_id.len() > 128 || endpoint_id.contains('/') {
+            return Err(Error::InvalidParameter(format!(
+                "endpoint id `{endpoint_id}`: 1 to 128 bytes without `/`"
+            )));
+        }
+        let pkey = ports_key(k.driver(), &network_id, &endpoint_id);
+        let new = resolve(&k, store.as_ref(), &pkey, &rules, ports)?;
+        let old = load_ports(store.as_ref(), &pkey)?;
+        if old != new {
+            change_ports(&k, store.as_ref(), &pkey, &old, &new).await?;
+        }
+        Ok(new
+            .iter()
+            .map(|p| firewall::PortMapping {
+                protocol: match p.protocol {
+                    Protocol::Tcp => firewall::Protocol::Tcp,
+                    Protocol::Udp => firewall::Protocol::Udp,
+                    Protocol::Sctp => firewall::Protocol::Sctp,
+                },
+                host_ip: p.host_ip.map(crate::bindings::convert::to_wit::ip),
+                host_port: p.host_port,
+                host_port_end: p.host_port,
+                container_ip: crate::bindings::convert::to_wit::ip(p.container_ip),
+                container_port: p.container_port,
+            })
+            .collect())
+    }
+
+    async fn unpublish(&mut self, network_id: String, endpoint_id: String) -> Result<(), Error> {
+        let k: Arc<DriverKernel> = self.kernel()?.clone();
+        let store = self.ctx.store.clone();
+        unpublish(&k, store.as_ref(), &network_id, &endpoint_id).await
+    }
+
     async fn set_network(
         &mut self,
         network_id: String,
@@ -163,13 +370,24 @@ impl firewall::Host for HostState {
     }
 }
 
-/// Removes the rules a driver set for a network, if any: when it clears them, and
-/// after its delete-network, so that a driver that forgets leaves nothing behind.
+/// Removes the rules a driver set for a network, and its endpoints' published ports,
+/// if any: when it clears them, and after its delete-network, so that a driver that
+/// forgets leaves nothing behind.
 pub(crate) async fn forget(
     k: &DriverKernel,
     store: &dyn Store,
     network_id: &str,
 ) -> Result<(), Error> {
+    let prefix = format!("{}/{network_id}/", k.driver());
+    let endpoints: Vec<String> = store
+        .scan(PORTS, &prefix)
+        .map_err(|e| Error::Internal(format!("the host's store failed: {e}")))?
+        .into_iter()
+        .map(|(key, _)| key[prefix.len()..].to_owned())
+        .collect();
+    for endpoint in endpoints {
+        unpublish(k, store, network_id, &endpoint).await?;
+    }
     match load(store, &key(k.driver(), network_id))? {
         Some(old) => change(k, store, network_id, Some(&old), None).await,
         None => Ok(()),
@@ -191,9 +409,14 @@ pub(crate) async fn restore(fw: &Firewall, store: &dyn Store) -> Result<usize, S
             }
         })
         .collect();
-    if all.is_empty() {
+    let ports: Vec<PortMapping> = all_ports(store)
+        .map_err(|e| format!("{e:?}"))?
+        .into_iter()
+        .map(|(_, p)| p)
+        .collect();
+    if all.is_empty() && ports.is_empty() {
         return Ok(0);
     }
-    fw.reset(&all).await.map_err(|e| e.to_string())?;
+    fw.reset(&all, &ports).await.map_err(|e| e.to_string())?;
     Ok(all.len())
 }
