@@ -171,6 +171,42 @@ fn port_elements(verb: &str, ports: &[PortMapping]) -> String {
     out
 }
 
+/// The map and the kernel's layout of a published port's element: every field of the
+/// concatenation padded to 4 bytes (`ipv4_addr . inet_proto . inet_service`).
+fn port_element(p: &PortMapping) -> (&'static str, crate::nfnl::Element) {
+    fn push(buf: &mut Vec<u8>, field: &[u8]) {
+        buf.extend_from_slice(field);
+        buf.resize(buf.len().next_multiple_of(4), 0);
+    }
+    fn ip(buf: &mut Vec<u8>, a: std::net::IpAddr) {
+        match a {
+            std::net::IpAddr::V4(a) => push(buf, &a.octets()),
+            std::net::IpAddr::V6(a) => push(buf, &a.octets()),
+        }
+    }
+    let proto = match p.protocol {
+        Protocol::Tcp => 6,
+        Protocol::Udp => 17,
+        Protocol::Sctp => 132,
+    };
+    let mut key = Vec::new();
+    if let Some(h) = p.host_ip {
+        ip(&mut key, h);
+    }
+    push(&mut key, &[proto]);
+    push(&mut key, &p.host_port.to_be_bytes());
+    let mut data = Vec::new();
+    ip(&mut data, p.container_ip);
+    push(&mut data, &p.container_port.to_be_bytes());
+    let map = match (p.container_ip.is_ipv6(), p.host_ip.is_some()) {
+        (false, false) => "pub4",
+        (false, true) => "pub4ip",
+        (true, false) => "pub6",
+        (true, true) => "pub6ip",
+    };
+    (map, (key, Some(data)))
+}
+
 /// Checks published ports: a host address of the container's family.
 fn check_ports(ports: &[PortMapping]) -> Result<()> {
     for p in ports {
@@ -244,6 +280,8 @@ fn check(n: &NetworkRules) -> Result<()> {
 pub struct Firewall {
     ns: Namespace,
     program: String,
+    /// The nfnetlink socket published ports go through, once opened.
+    nfnl: std::sync::Arc<std::sync::Mutex<Option<std::os::fd::OwnedFd>>>,
 }
 
 impl Firewall {
@@ -252,7 +290,49 @@ impl Firewall {
         Firewall {
             ns,
             program: "nft".to_owned(),
+            nfnl: std::sync::Arc::default(),
         }
+    }
+
+    /// The port changes as one nfnetlink batch on the firewall's socket, opened in its
+    /// namespace the first time and kept: a request then costs two system calls and no
+    /// thread (the socket stays in the namespace it was made in). A socket that failed
+    /// is dropped, so that the next call opens a fresh one.
+    fn publish_direct(&self, old: &[PortMapping], new: &[PortMapping]) -> std::io::Result<()> {
+        use crate::nfnl::{Element, Op};
+        let mut groups: Vec<(Op, &'static str, Vec<Element>)> = Vec::new();
+        for (op, ports) in [(Op::Delete, old), (Op::Add, new)] {
+            for p in ports {
+                let (map, elem) = port_element(p);
+                match groups.iter_mut().find(|(o, m, _)| *o == op && *m == map) {
+                    Some((_, _, v)) => v.push(elem),
+                    None => groups.push((op, map, vec![elem])),
+                }
+            }
+        }
+        let requests: Vec<crate::nfnl::Request<'_>> = groups
+            .iter()
+            .map(|(op, map, elems)| (*op, *map, elems.as_slice()))
+            .collect();
+        let mut socket = self
+            .nfnl
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if socket.is_none() {
+            let opened = self
+                .ns
+                .run(crate::nfnl::socket)
+                .map_err(|e| std::io::Error::other(e.to_string()))??;
+            *socket = Some(opened);
+        }
+        let result = match socket.as_ref() {
+            Some(fd) => crate::nfnl::set_elements(fd, TABLE, &requests),
+            None => Ok(()),
+        };
+        if result.is_err() {
+            *socket = None;
+        }
+        result
     }
 
     /// Whether `nft` can be run here (Debian's nftables is installed).
@@ -298,9 +378,17 @@ impl Firewall {
             .await
     }
 
-    /// Replaces an endpoint's published ports `old` by `new` in one transaction.
+    /// Replaces an endpoint's published ports `old` by `new` in one transaction: over
+    /// nfnetlink (tens of microseconds), or through `nft` when that fails (no table
+    /// yet: the skeleton comes with it).
     pub async fn publish(&self, old: &[PortMapping], new: &[PortMapping]) -> Result<()> {
         check_ports(new)?;
+        match self.publish_direct(old, new) {
+            Ok(()) => return Ok(()),
+            Err(e) => {
+                tracing::debug!(error = %e, "published ports over nfnetlink failed; through nft");
+            }
+        }
         let batch = port_elements("delete", old) + &port_elements("add", new);
         self.apply_elements(
             format!("published ports ({} → {})", old.len(), new.len()),

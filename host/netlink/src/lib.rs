@@ -10,6 +10,7 @@
 pub mod fake;
 pub mod firewall;
 mod netns;
+mod nfnl;
 pub mod osl;
 mod rt;
 pub mod sysctl;
