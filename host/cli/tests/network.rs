@@ -477,6 +477,14 @@ fn a_restart_repairs_what_changed_by_hand(
     ip(&["link", "add", "keepme", "type", "bridge"]);
     // A namespace file no sandbox owns.
     std::fs::write(format!("{RUN}/netns/ghost"), "").unwrap();
+    // wnet's firewall table gone, as after a reboot or `nft flush ruleset`.
+    assert!(
+        Command::new("nft")
+            .args(["delete", "table", "inet", "wnet"])
+            .status()
+            .unwrap()
+            .success()
+    );
     let daemon = if embedded {
         ok(&["network", "ls"]);
         None
@@ -496,6 +504,15 @@ fn a_restart_repairs_what_changed_by_hand(
     // Sandbox a reaches the gateway through it again: its veth is a port once more.
     let host = format!("/proc/{}/ns/net", std::process::id());
     tcp(&format!("{RUN}/netns/a"), &host, "10.6.0.254");
+    let bridges = Command::new("nft")
+        .args(["list", "set", "inet", "wnet", "bridges"])
+        .output()
+        .unwrap();
+    assert!(
+        out(&bridges).contains("\"wnet-back\""),
+        "the firewall's table is written again with the networks: {}",
+        out(&bridges)
+    );
     assert!(!link_exists("wnorphan"), "the orphan link is deleted");
     assert!(link_exists("keepme"), "a link that is not wnet's stays");
     ip(&["link", "del", "keepme"]);
