@@ -22,6 +22,9 @@ pub struct NetworkRules {
     pub internal: bool,
     /// Inter-container traffic on the bridge allowed.
     pub icc: bool,
+    /// With `masquerade`: the source address of its IPv4 traffic leaving (Docker's
+    /// `com.docker.network.host_ipv4`), an address of the host; none to masquerade.
+    pub snat_ipv4: Option<std::net::Ipv4Addr>,
 }
 
 /// A transport protocol of a published port.
@@ -93,6 +96,7 @@ mod imp {
             masquerade: r.masquerade,
             internal: r.internal,
             icc: r.icc,
+            snat_ipv4: r.snat_ipv4.map(to_wit::ipv4),
         };
         firewall::set_network(network_id, &rules).map_err(from_wit::error)
     }

@@ -1209,9 +1209,9 @@ fn bridge_networks_behind_the_firewall() -> Pin<Box<dyn Future<Output = ()>>> {
         );
         uplink.up = true;
         let up = h.nl.link_add(&h.ns, uplink).await.unwrap();
-        h.nl.addr_add(&h.ns, up, "198.51.100.1/24".parse().unwrap())
-            .await
-            .unwrap();
+        for a in ["198.51.100.1/24", "198.51.100.3/24"] {
+            h.nl.addr_add(&h.ns, up, a.parse().unwrap()).await.unwrap();
+        }
         let eth0 = h.nl.link_by_name(&out, "eth0").await.unwrap().unwrap();
         h.nl.addr_add(&out, eth0.index, "198.51.100.2/24".parse().unwrap())
             .await
@@ -1248,6 +1248,14 @@ fn bridge_networks_behind_the_firewall() -> Pin<Box<dyn Future<Output = ()>>> {
                     &[("com.docker.network.bridge.enable_icc", "false")],
                 ),
             ),
+            (
+                "snat",
+                with(
+                    "10.92.0.0/16",
+                    false,
+                    &[("com.docker.network.host_ipv4", "198.51.100.3")],
+                ),
+            ),
         ] {
             nets.push(
                 h.controller
@@ -1258,7 +1266,7 @@ fn bridge_networks_behind_the_firewall() -> Pin<Box<dyn Future<Output = ()>>> {
         }
         let mut sb = Vec::new();
         let mut sandboxes = Vec::new();
-        for (i, net) in [0, 0, 1, 2, 3, 3].into_iter().enumerate() {
+        for (i, net) in [0, 0, 1, 2, 3, 3, 4].into_iter().enumerate() {
             let s = h
                 .controller
                 .new_sandbox(&format!("fw{i}"), SandboxOptions::default())
@@ -1328,6 +1336,23 @@ fn bridge_networks_behind_the_firewall() -> Pin<Box<dyn Future<Output = ()>>> {
             "ICC off: the gateway answers"
         );
         assert_eq!(peer_seen(&sb[4], &out, internet), Some(host_ip));
+        assert_eq!(
+            peer_seen(&sb[6], &out, internet),
+            Some("198.51.100.3".parse().unwrap()),
+            "SNAT to com.docker.network.host_ipv4"
+        );
+        // A source address the host does not have is refused.
+        let stranger = with(
+            "10.93.0.0/16",
+            false,
+            &[("com.docker.network.host_ipv4", "192.0.2.55")],
+        );
+        let err = h
+            .controller
+            .new_network("bridge", "stranger", stranger)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("no address of the host"), "{err}");
 
         // The published port: from outside (the source kept), from the host, from the
         // same network (hairpin), from another network.

@@ -43,11 +43,14 @@ pub mod opt {
     pub const ENABLE_IP_MASQUERADE: &str = "com.docker.network.bridge.enable_ip_masquerade";
     /// Default host IP of published ports (firewall).
     pub const HOST_BINDING_IPV4: &str = "com.docker.network.bridge.host_binding_ipv4";
+    /// The source address of traffic leaving, instead of masquerade (firewall).
+    pub const HOST_IPV4: &str = "com.docker.network.host_ipv4";
     /// Do not put the IPv4 gateway address on the bridge.
     pub const INHIBIT_IPV4: &str = "com.docker.network.bridge.inhibit_ipv4";
     /// Every key the driver knows.
-    pub const KNOWN: [&str; 7] = [
+    pub const KNOWN: [&str; 8] = [
         NAME,
+        HOST_IPV4,
         ENABLE_ICC,
         ENABLE_IP_MASQUERADE,
         HOST_BINDING_IPV4,
@@ -90,6 +93,9 @@ pub struct Network {
     /// The network's subnets, for the firewall.
     #[serde(default)]
     pub subnets: Vec<IpNet>,
+    /// The source address of its traffic leaving, instead of masquerade.
+    #[serde(default)]
+    pub host_ipv4: Option<std::net::Ipv4Addr>,
 }
 
 /// What the driver keeps of an endpoint.
@@ -238,6 +244,7 @@ pub fn parse(request: &NetworkRequest) -> Result<Network> {
         enable_icc: o.bool(opt::ENABLE_ICC)?.unwrap_or(true),
         enable_ip_masquerade: o.bool(opt::ENABLE_IP_MASQUERADE)?.unwrap_or(true),
         host_binding_ipv4: o.parse(opt::HOST_BINDING_IPV4)?,
+        host_ipv4: o.parse(opt::HOST_IPV4)?,
         // The null IPAM's 0.0.0.0/0 is no subnet.
         subnets: request
             .ipv4_data
@@ -257,6 +264,7 @@ fn rules(net: &Network) -> firewall::NetworkRules {
         masquerade: net.enable_ip_masquerade,
         internal: net.internal,
         icc: net.enable_icc,
+        snat_ipv4: net.host_ipv4,
     }
 }
 

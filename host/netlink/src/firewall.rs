@@ -42,6 +42,10 @@ pub struct NetworkRules {
     pub internal: bool,
     /// Inter-container traffic allowed (Docker's `enable_icc`).
     pub icc: bool,
+    /// The source address of its IPv4 traffic leaving, instead of masquerade (Docker's
+    /// `com.docker.network.host_ipv4`).
+    #[serde(default)]
+    pub snat_ipv4: Option<std::net::Ipv4Addr>,
 }
 
 /// A transport protocol of a published port.
@@ -96,6 +100,7 @@ fn skeleton() -> String {
   set self_pairs {{ type ifname . ifname; }}
   set noicc_pairs {{ type ifname . ifname; }}
   set masq4 {{ type ipv4_addr; flags interval; }}
+  map snat4 {{ type ipv4_addr : ipv4_addr; flags interval; }}
   set masq6 {{ type ipv6_addr; flags interval; }}
   set net_self4 {{ type ipv4_addr . ifname; flags interval; }}
   set net_self6 {{ type ipv6_addr . ifname; flags interval; }}
@@ -115,6 +120,7 @@ flush chain inet {TABLE} forward
 {dnat}
 add rule inet {TABLE} postrouting ct status dnat ip saddr . oifname @net_self4 masquerade
 add rule inet {TABLE} postrouting ct status dnat ip6 saddr . oifname @net_self6 masquerade
+add rule inet {TABLE} postrouting oifname != @bridges snat ip to ip saddr map @snat4
 add rule inet {TABLE} postrouting ip saddr @masq4 oifname != @bridges masquerade
 add rule inet {TABLE} postrouting ip6 saddr @masq6 oifname != @bridges masquerade
 add rule inet {TABLE} forward iifname @internal iifname . oifname != @self_pairs drop
@@ -252,12 +258,11 @@ fn elements(verb: &str, n: &NetworkRules) -> String {
     }
     if n.masquerade && !n.internal {
         for s in &n.subnets {
-            let set = if matches!(s, IpNet::V4(_)) {
-                "masq4"
-            } else {
-                "masq6"
-            };
-            line(set, &s.trunc().to_string());
+            match (s, n.snat_ipv4) {
+                (IpNet::V4(_), Some(to)) => line("snat4", &format!("{} : {to}", s.trunc())),
+                (IpNet::V4(_), None) => line("masq4", &s.trunc().to_string()),
+                (IpNet::V6(_), _) => line("masq6", &s.trunc().to_string()),
+            }
         }
     }
     out
@@ -520,6 +525,7 @@ mod tests {
             masquerade: true,
             internal,
             icc,
+            snat_ipv4: None,
         }
     }
 

@@ -478,6 +478,7 @@ fn firewall_by_traffic() -> Pin<Box<dyn Future<Output = ()>>> {
             masquerade: true,
             internal,
             icc,
+            snat_ipv4: None,
         };
         let nets = [
             rules("wfront", 88, false, true),

@@ -322,6 +322,7 @@ impl firewall::Host for HostState {
             .map(|p| from_wit::prefix(p).map(|n| n.trunc()))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| Error::InvalidParameter(e.message))?;
+        let snat_ipv4 = rules.snat_ipv4.map(from_wit::ipv4);
         if rules.masquerade && !rules.internal {
             // Only its own network's subnets: each must hold an address of the bridge.
             let nl = &k.kernel.netlink;
@@ -339,6 +340,20 @@ impl firewall::Host for HostState {
                 .filter(|a| a.index == link.index)
                 .map(|a| a.address.addr())
                 .collect();
+            // A source address is one of the host's own.
+            if let Some(to) = snat_ipv4 {
+                let local = nl
+                    .addrs(host)
+                    .await
+                    .map_err(|e| kernel_error(&e))?
+                    .iter()
+                    .any(|a| a.address.addr() == std::net::IpAddr::V4(to));
+                if !local {
+                    return Err(k.refuse(format!(
+                        "SNAT address {to} is no address of the host: traffic may leave only from the host's own addresses"
+                    )));
+                }
+            }
             if let Some(s) = subnets
                 .iter()
                 .find(|s| !present.iter().any(|a| s.contains(a)))
@@ -355,6 +370,7 @@ impl firewall::Host for HostState {
             masquerade: rules.masquerade,
             internal: rules.internal,
             icc: rules.icc,
+            snat_ipv4,
         };
         let old = load(store.as_ref(), &key(k.driver(), &network_id))?;
         if old.as_ref() == Some(&new) {
