@@ -27,34 +27,7 @@ pub struct NetworkRules {
     pub snat_ipv4: Option<std::net::Ipv4Addr>,
 }
 
-/// A transport protocol of a published port.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Protocol {
-    /// TCP.
-    Tcp,
-    /// UDP.
-    Udp,
-    /// SCTP.
-    Sctp,
-}
-
-/// A port to publish (Docker's `-p [HOST_IP:]HOST_PORT:CONTAINER_PORT[/PROTO]`).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct PortMapping {
-    /// The protocol.
-    pub protocol: Protocol,
-    /// The host address; any local address when none.
-    pub host_ip: Option<std::net::IpAddr>,
-    /// The host port, or the first of a range to take a free one from.
-    pub host_port: u16,
-    /// The last port of that range; 0 or `host_port` for one port.
-    pub host_port_end: u16,
-    /// The container's address: an address in one of the network's subnets.
-    pub container_ip: std::net::IpAddr,
-    /// The container's port.
-    pub container_port: u16,
-}
+pub use wnet_types::ports::{PortMapping, Protocol};
 
 /// Sets the rules of network `network_id`, replacing any it had.
 pub fn set_network(network_id: &str, rules: &NetworkRules) -> Result<()> {

@@ -8,6 +8,49 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
 
+/// A transport protocol of a published port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// TCP.
+    Tcp,
+    /// UDP.
+    Udp,
+    /// SCTP.
+    Sctp,
+}
+
+impl std::fmt::Display for Protocol {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+            Protocol::Sctp => "sctp",
+        })
+    }
+}
+
+/// A published port as a driver asks the host's firewall for it, and as the host
+/// publishes it: traffic to `host_ip` (any local address when none) on `host_port` goes
+/// to `container_ip`:`container_port`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortMapping {
+    /// The protocol.
+    pub protocol: Protocol,
+    /// The host address; any local address when none.
+    pub host_ip: Option<IpAddr>,
+    /// The host port, or the first of a range to take a free one from.
+    pub host_port: u16,
+    /// The last port of that range; 0 or `host_port` for one port (published ports
+    /// have it equal to `host_port`).
+    #[serde(default)]
+    pub host_port_end: u16,
+    /// The container's address.
+    pub container_ip: IpAddr,
+    /// The container's port.
+    pub container_port: u16,
+}
+
 /// One published port, in libnetwork's JSON shape.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PortBinding {

@@ -48,45 +48,7 @@ pub struct NetworkRules {
     pub snat_ipv4: Option<std::net::Ipv4Addr>,
 }
 
-/// A transport protocol of a published port.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Protocol {
-    /// TCP.
-    Tcp,
-    /// UDP.
-    Udp,
-    /// SCTP.
-    Sctp,
-}
-
-impl std::fmt::Display for Protocol {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Protocol::Tcp => "tcp",
-            Protocol::Udp => "udp",
-            Protocol::Sctp => "sctp",
-        })
-    }
-}
-
-/// One published port: traffic to `host_ip` (any local address when none) on
-/// `host_port` goes to `container_ip`:`container_port`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct PortMapping {
-    /// The protocol.
-    pub protocol: Protocol,
-    /// The host address it is published on; any when none.
-    pub host_ip: Option<std::net::IpAddr>,
-    /// The host port.
-    pub host_port: u16,
-    /// The container's address.
-    pub container_ip: std::net::IpAddr,
-    /// The container's port.
-    pub container_port: u16,
-}
+pub use wnet_types::ports::{PortMapping, Protocol};
 
 /// The table's sets and chains, and its rules. Sent with every batch: sets and chains
 /// that exist are left as they are (their elements kept), and the chains' rules are

@@ -542,6 +542,7 @@ fn firewall_by_traffic() -> Pin<Box<dyn Future<Output = ()>>> {
             protocol: Protocol::Tcp,
             host_ip: host_ip.map(|ip| ip.parse().unwrap()),
             host_port,
+            host_port_end: host_port,
             container_ip: "10.88.0.2".parse().unwrap(),
             container_port: 7000,
         };

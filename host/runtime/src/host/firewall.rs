@@ -199,6 +199,7 @@ fn resolve(
             protocol,
             host_ip,
             host_port,
+            host_port_end: host_port,
             container_ip,
             container_port: w.container_port,
         };
