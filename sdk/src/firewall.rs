@@ -7,26 +7,9 @@
 //! In native tests the fake host of [`crate::testing`] keeps the rules by network id
 //! ([`crate::testing::firewall`]).
 
-use crate::{IpNet, Result};
+use crate::Result;
 
-/// What a network asks of the firewall.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NetworkRules {
-    /// The network's bridge: a link this driver created or adopted.
-    pub bridge: String,
-    /// The network's subnets (an address with its prefix length will do).
-    pub subnets: Vec<IpNet>,
-    /// Masquerade the subnets leaving through any interface but a wnet bridge.
-    pub masquerade: bool,
-    /// Nothing forwarded into or out of the bridge.
-    pub internal: bool,
-    /// Inter-container traffic on the bridge allowed.
-    pub icc: bool,
-    /// With `masquerade`: the source address of its IPv4 traffic leaving (Docker's
-    /// `com.docker.network.host_ipv4`), an address of the host; none to masquerade.
-    pub snat_ipv4: Option<std::net::Ipv4Addr>,
-}
-
+pub use wnet_types::firewall::NetworkRules;
 pub use wnet_types::ports::{PortMapping, Protocol};
 
 /// Sets the rules of network `network_id`, replacing any it had.

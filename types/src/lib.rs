@@ -6,6 +6,7 @@
 //! from its own generated bindings at the WASM boundary.
 
 mod error;
+pub mod firewall;
 pub mod keys;
 mod mac;
 mod options;

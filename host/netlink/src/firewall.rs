@@ -29,25 +29,7 @@ use crate::{Namespace, NetlinkError, Result};
 /// The table wnet owns.
 pub const TABLE: &str = "wnet";
 
-/// What a network asks of the firewall.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct NetworkRules {
-    /// The network's bridge.
-    pub bridge: String,
-    /// Its subnets.
-    pub subnets: Vec<IpNet>,
-    /// Masquerade its subnets leaving through any interface but a wnet bridge.
-    pub masquerade: bool,
-    /// Nothing in or out but within the bridge.
-    pub internal: bool,
-    /// Inter-container traffic allowed (Docker's `enable_icc`).
-    pub icc: bool,
-    /// The source address of its IPv4 traffic leaving, instead of masquerade (Docker's
-    /// `com.docker.network.host_ipv4`).
-    #[serde(default)]
-    pub snat_ipv4: Option<std::net::Ipv4Addr>,
-}
-
+pub use wnet_types::firewall::NetworkRules;
 pub use wnet_types::ports::{PortMapping, Protocol};
 
 /// The table's sets and chains, and its rules. Sent with every batch: sets and chains

@@ -26,14 +26,46 @@ fn key(driver: &str, network_id: &str) -> String {
     format!("{driver}/{network_id}")
 }
 
-fn load(store: &dyn Store, key: &str) -> Result<Option<NetworkRules>, Error> {
-    match store.get(TABLE, key) {
-        Ok(Some(bytes)) => serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| Error::Internal(format!("firewall record {key}: {e}"))),
-        Ok(None) => Ok(None),
-        Err(e) => Err(Error::Internal(format!("the host's store failed: {e}"))),
+fn store_failed(e: impl std::fmt::Display) -> Error {
+    Error::Internal(format!("the host's store failed: {e}"))
+}
+
+/// A record of the host's, `what` naming it in an error.
+fn decode<T: serde::de::DeserializeOwned>(what: &str, key: &str, bytes: &[u8]) -> Result<T, Error> {
+    serde_json::from_slice(bytes).map_err(|e| Error::Internal(format!("{what} {key}: {e}")))
+}
+
+fn read<T: serde::de::DeserializeOwned>(
+    store: &dyn Store,
+    table: &str,
+    what: &str,
+    key: &str,
+) -> Result<Option<T>, Error> {
+    store
+        .get(table, key)
+        .map_err(store_failed)?
+        .map(|bytes| decode(what, key, &bytes))
+        .transpose()
+}
+
+/// Records `value` under `key`, or removes the key when there is none.
+fn write<T: serde::Serialize + ?Sized>(
+    store: &dyn Store,
+    table: &str,
+    key: &str,
+    value: Option<&T>,
+) -> Result<(), Error> {
+    match value {
+        Some(v) => {
+            let bytes = serde_json::to_vec(v).map_err(store_failed)?;
+            store.put(table, key, &bytes).map_err(store_failed)
+        }
+        None => store.delete(table, key).map(drop).map_err(store_failed),
     }
+}
+
+fn load(store: &dyn Store, key: &str) -> Result<Option<NetworkRules>, Error> {
+    read(store, TABLE, "firewall record", key)
 }
 
 /// The host's firewall, or why there is none.
@@ -72,24 +104,7 @@ async fn change(
         started,
     );
     result.map_err(|e| kernel_error(&e))?;
-    let key = key(k.driver(), network_id);
-    let stored = match new {
-        Some(n) => serde_json::to_vec(n)
-            .map_err(|e| Error::Internal(e.to_string()))
-            .and_then(|v| {
-                store
-                    .put(TABLE, &key, &v)
-                    .map_err(|e| Error::Internal(e.to_string()))
-            }),
-        None => store
-            .delete(TABLE, &key)
-            .map(drop)
-            .map_err(|e| Error::Internal(e.to_string())),
-    };
-    stored.map_err(|e| match e {
-        Error::Internal(m) => Error::Internal(format!("the host's store failed: {m}")),
-        other => other,
-    })
+    write(store, TABLE, &key(k.driver(), network_id), new)
 }
 
 fn ports_key(driver: &str, network_id: &str, endpoint_id: &str) -> String {
@@ -97,23 +112,15 @@ fn ports_key(driver: &str, network_id: &str, endpoint_id: &str) -> String {
 }
 
 fn load_ports(store: &dyn Store, key: &str) -> Result<Vec<PortMapping>, Error> {
-    match store.get(PORTS, key) {
-        Ok(Some(bytes)) => serde_json::from_slice(&bytes)
-            .map_err(|e| Error::Internal(format!("published ports {key}: {e}"))),
-        Ok(None) => Ok(Vec::new()),
-        Err(e) => Err(Error::Internal(format!("the host's store failed: {e}"))),
-    }
+    read(store, PORTS, "published ports", key).map(Option::unwrap_or_default)
 }
 
 /// Every published port, by its record's key.
 fn all_ports(store: &dyn Store) -> Result<Vec<(String, PortMapping)>, Error> {
-    let rows = store
-        .scan(PORTS, "")
-        .map_err(|e| Error::Internal(format!("the host's store failed: {e}")))?;
+    let rows = store.scan(PORTS, "").map_err(store_failed)?;
     let mut out = Vec::new();
     for (key, bytes) in rows {
-        let ports: Vec<PortMapping> = serde_json::from_slice(&bytes)
-            .map_err(|e| Error::Internal(format!("published ports {key}: {e}")))?;
+        let ports: Vec<PortMapping> = decode("published ports", &key, &bytes)?;
         out.extend(ports.into_iter().map(|p| (key.clone(), p)));
     }
     Ok(out)
@@ -148,13 +155,7 @@ async fn change_ports(
         started,
     );
     result.map_err(|e| kernel_error(&e))?;
-    let stored = if new.is_empty() {
-        store.delete(PORTS, key).map(drop)
-    } else {
-        let v = serde_json::to_vec(new).map_err(|e| Error::Internal(e.to_string()))?;
-        store.put(PORTS, key, &v)
-    };
-    stored.map_err(|e| Error::Internal(format!("the host's store failed: {e}")))
+    write(store, PORTS, key, Some(new).filter(|n| !n.is_empty()))
 }
 
 /// The host ports of `wanted` resolved (the first free port of each range), checked
@@ -398,7 +399,7 @@ pub(crate) async fn forget(
     let prefix = format!("{}/{network_id}/", k.driver());
     let endpoints: Vec<String> = store
         .scan(PORTS, &prefix)
-        .map_err(|e| Error::Internal(format!("the host's store failed: {e}")))?
+        .map_err(store_failed)?
         .into_iter()
         .map(|(key, _)| key[prefix.len()..].to_owned())
         .collect();
