@@ -16,6 +16,9 @@ use wnet_runtime::{Limits, RuntimeConfig};
 pub const DEFAULT_CONFIG: &str = "/etc/wnet/wnet.toml";
 /// The default data directory.
 pub const DEFAULT_DATA_DIR: &str = "/var/lib/wnet";
+/// The default compile cache: drivers' native code, made from their components at
+/// first use and kept across data directories (it is derived, never state).
+pub const DEFAULT_CACHE_DIR: &str = "/var/cache/wnet";
 /// The default run directory.
 pub const DEFAULT_RUN_DIR: &str = "/run/wnet";
 /// The default drivers folder.
@@ -29,6 +32,8 @@ pub struct File {
     pub data_dir: Option<PathBuf>,
     /// `--run-dir`.
     pub run_dir: Option<PathBuf>,
+    /// `--cache-dir`.
+    pub cache_dir: Option<PathBuf>,
     /// The daemon's socket (`wnet daemon --socket`); default `<run-dir>/wnet.sock`.
     pub socket: Option<PathBuf>,
     /// `--drivers-dir`.
@@ -129,8 +134,10 @@ impl LimitsEntry {
 /// Everything a command needs to know of where and how wnet runs.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// The store and the compiled-driver cache.
+    /// The store.
     pub data_dir: PathBuf,
+    /// Drivers compiled to native code, keyed by component and engine.
+    pub cache_dir: PathBuf,
     /// Sandboxes' namespace files (`<run>/netns/NAME`).
     pub run_dir: PathBuf,
     /// The daemon's socket.
@@ -158,6 +165,8 @@ pub struct Overrides {
     pub data_dir: Option<PathBuf>,
     /// `--run-dir`.
     pub run_dir: Option<PathBuf>,
+    /// `--cache-dir`.
+    pub cache_dir: Option<PathBuf>,
     /// `--drivers-dir`.
     pub drivers_dir: Option<PathBuf>,
     /// `--log-level`.
@@ -254,6 +263,10 @@ impl Settings {
                 .data_dir
                 .or(file.data_dir)
                 .unwrap_or_else(|| DEFAULT_DATA_DIR.into()),
+            cache_dir: o
+                .cache_dir
+                .or(file.cache_dir)
+                .unwrap_or_else(|| DEFAULT_CACHE_DIR.into()),
             socket: file.socket.unwrap_or_else(|| run_dir.join("wnet.sock")),
             run_dir,
             drivers_dir: o
@@ -330,12 +343,13 @@ mod tests {
     #[test]
     fn the_file_sets_and_flags_win() {
         let s = parse(
-            "data-dir = \"/d\"\nrun-dir = \"/r\"\nlog-level = \"info\"\n\
+            "data-dir = \"/d\"\ncache-dir = \"/c\"\nrun-dir = \"/r\"\nlog-level = \"info\"\n\
              [[default-address-pools]]\nbase = \"10.200.0.0/16\"\nsize = 24\n\
              [limits]\nmemory-mib = 32\ncall-timeout-ms = 500\noperation-timeout-ms = 2000\n",
         )
         .unwrap();
         assert_eq!(s.data_dir, Path::new("/d"));
+        assert_eq!(s.cache_dir, Path::new("/c"));
         assert_eq!(s.socket, Path::new("/r/wnet.sock"));
         assert_eq!(s.log_level, "info");
         assert_eq!(s.default_address_pools[0].size, 24);
@@ -345,6 +359,12 @@ mod tests {
             s.default_limits.operation_timeout,
             Duration::from_millis(2000)
         );
+    }
+
+    #[test]
+    fn the_compile_cache_is_its_own_folder_by_default() {
+        let s = parse("data-dir = \"/d\"\n").unwrap();
+        assert_eq!(s.cache_dir, Path::new(DEFAULT_CACHE_DIR));
     }
 
     #[test]

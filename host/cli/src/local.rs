@@ -14,7 +14,7 @@ use wnet_netlink::osl::KernelSandboxes;
 use wnet_netlink::{Namespace, RtNetlink};
 
 use crate::config::Settings;
-use wnet_runtime::{DriverKind, Kernel, Manifest, Runtime, RuntimeConfig};
+use wnet_runtime::{DriverKind, EngineParts, Kernel, Manifest, Runtime, RuntimeConfig};
 
 /// An in-process wnet, holding the data directory's lock until dropped.
 pub struct Local {
@@ -116,6 +116,9 @@ impl Local {
         lock: File,
         named: Option<&[(DriverKind, String)]>,
     ) -> anyhow::Result<Local> {
+        // The engine and linker take about as long as opening the store and reading
+        // its records: both at once, on the two threads.
+        let engine = std::thread::spawn(EngineParts::new);
         let store = Arc::new(RedbStore::open(&settings.data_dir.join("wnet.db"))?);
         let (marker, clean) = CleanMarker::take(&settings.data_dir);
         let recovered = store.recovered() || !clean;
@@ -126,25 +129,34 @@ impl Local {
         }
         let nl = Arc::new(RtNetlink::new());
         let host = Namespace::current().context("cannot open this process's network namespace")?;
-        let runtime = Runtime::new(RuntimeConfig {
-            cache_dir: Some(settings.data_dir.join("cache")),
-            store: store.clone(),
-            kernel: Some(Kernel {
-                netlink: nl.clone(),
-                host: host.clone(),
-                firewall: settings
-                    .firewall
-                    .then(|| wnet_netlink::firewall::Firewall::new(host.clone())),
-            }),
-            default_limits: settings.default_limits,
-            ceilings: settings.ceilings,
-        })?;
         let controller = Controller::new(Config {
-            store,
-            os: Arc::new(KernelSandboxes::new(nl, host, &settings.run_dir)),
+            store: store.clone(),
+            os: Arc::new(KernelSandboxes::new(
+                nl.clone(),
+                host.clone(),
+                &settings.run_dir,
+            )),
             default_address_pools: settings.default_address_pools.clone(),
             ..Config::default()
         })?;
+        let runtime = Runtime::with_engine(
+            engine
+                .join()
+                .map_err(|_| anyhow::anyhow!("making the WASM engine panicked"))??,
+            RuntimeConfig {
+                cache_dir: Some(settings.cache_dir.clone()),
+                store: store.clone(),
+                kernel: Some(Kernel {
+                    netlink: nl,
+                    host: host.clone(),
+                    firewall: settings
+                        .firewall
+                        .then(|| wnet_netlink::firewall::Firewall::new(host.clone())),
+                }),
+                default_limits: settings.default_limits,
+                ceilings: settings.ceilings,
+            },
+        )?;
         let drivers = Arc::new(DriverSet::new(
             runtime.clone(),
             controller.clone(),

@@ -33,9 +33,14 @@ struct Cli {
     #[arg(long, global = true, env = "WNET_LOG")]
     log_level: Option<String>,
 
-    /// Where wnet keeps its store and compiled drivers; default /var/lib/wnet.
+    /// Where wnet keeps its store; default /var/lib/wnet.
     #[arg(long, global = true, env = "WNET_DATA_DIR")]
     data_dir: Option<PathBuf>,
+
+    /// Where wnet keeps drivers compiled to native code (made at a driver's first
+    /// use, shared by every data directory); default /var/cache/wnet.
+    #[arg(long, global = true, env = "WNET_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
 
     /// Where wnet puts sandboxes' namespace files (`<run-dir>/netns/NAME`) and the
     /// daemon's socket (`<run-dir>/wnet.sock`); default /run/wnet.
@@ -249,6 +254,7 @@ fn main() -> ExitCode {
     let settings = match config::Settings::resolve(config::Overrides {
         config: cli.config.clone(),
         data_dir: cli.data_dir.clone(),
+        cache_dir: cli.cache_dir.clone(),
         run_dir: cli.run_dir.clone(),
         drivers_dir: cli.drivers_dir.clone(),
         log_level: cli.log_level.clone(),

@@ -4,6 +4,7 @@
     reason = "a test helper that fails fails its test"
 )]
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -14,6 +15,7 @@ use wnet_tests::{FIXTURE_HOSTILE, FIXTURE_WRONG_VERSION, Fixture, IPMAC_DRIVER};
 fn wnet_in(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_wnet"))
         .env("WNET_DATA_DIR", dir.join("data"))
+        .env("WNET_CACHE_DIR", wnet_tests::cache_dir())
         .env("WNET_RUN_DIR", dir.join("run"))
         .env("WNET_DRIVERS_DIR", dir.join("drivers"))
         .env("WNET_CONFIG", dir.join("wnet.toml"))
@@ -107,6 +109,58 @@ fn driver_ls_lists_builtins_and_a_drivers_folder() {
     assert!(
         stderr(&o).contains("broken.toml") && stderr(&o).contains("router"),
         "{o:?}"
+    );
+}
+
+/// Drivers are compiled once per machine, not once per data directory: the cache is
+/// its own folder (0700: it holds native code), and a second data directory uses what
+/// the first one's command compiled.
+#[test]
+fn compiled_drivers_are_shared_by_data_directories() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let dir = folder("cache");
+    let cache = dir.join("cache");
+    let cached = || -> BTreeMap<String, u64> {
+        std::fs::read_dir(&cache)
+            .unwrap()
+            .map(|e| e.unwrap())
+            .map(|e| {
+                (
+                    e.file_name().to_string_lossy().into_owned(),
+                    e.metadata().unwrap().ino(),
+                )
+            })
+            .collect()
+    };
+    let ls_in = |data: &str| {
+        let o = Command::new(env!("CARGO_BIN_EXE_wnet"))
+            .env("WNET_DATA_DIR", dir.join(data))
+            .env("WNET_RUN_DIR", dir.join("run"))
+            .env("WNET_DRIVERS_DIR", dir.join("drivers"))
+            .env("WNET_CONFIG", dir.join("wnet.toml"))
+            .args(["--cache-dir", cache.to_str().unwrap(), "driver", "ls"])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{o:?}");
+    };
+    std::fs::write(dir.join("wnet.toml"), "").unwrap();
+    ls_in("a");
+    let first = cached();
+    assert!(
+        first.len() >= 6 && first.keys().all(|f| f.ends_with(".cwasm")),
+        "every built-in compiled into the cache: {first:?}"
+    );
+    let mode = std::fs::metadata(&cache).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o700, "the cache is wnet's alone");
+    assert!(
+        !dir.join("a/cache").exists(),
+        "nothing compiled into the data directory"
+    );
+    ls_in("b");
+    assert_eq!(
+        cached(),
+        first,
+        "the second data directory compiled nothing again"
     );
 }
 
@@ -344,6 +398,7 @@ fn start_daemon(dir: &Path) -> Daemon {
     let daemon = Daemon(
         Command::new(env!("CARGO_BIN_EXE_wnet"))
             .env("WNET_DATA_DIR", dir.join("data"))
+            .env("WNET_CACHE_DIR", wnet_tests::cache_dir())
             .env("WNET_RUN_DIR", dir.join("run"))
             .env("WNET_DRIVERS_DIR", dir.join("drivers"))
             .env("WNET_CONFIG", dir.join("wnet.toml"))

@@ -28,6 +28,7 @@ const CLIENTS: usize = 3;
 
 fn start_daemon() -> Child {
     let mut child = Command::new(env!("CARGO_BIN_EXE_wnet"))
+        .env("WNET_CACHE_DIR", wnet_tests::cache_dir())
         .args([
             "--data-dir",
             &format!("{ROOT}/data"),

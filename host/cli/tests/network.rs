@@ -37,6 +37,7 @@ const ISOLATED: [&str; 8] = [
 fn wnet(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_wnet"))
         .args(ISOLATED)
+        .env("WNET_CACHE_DIR", wnet_tests::cache_dir())
         .args(args)
         .output()
         .unwrap()
@@ -385,6 +386,7 @@ const SOCKET: &str = "/run/wnet-cli-test/run/wnet.sock";
 fn start_daemon() -> std::process::Child {
     let mut child = Command::new(env!("CARGO_BIN_EXE_wnet"))
         .args(ISOLATED)
+        .env("WNET_CACHE_DIR", wnet_tests::cache_dir())
         .arg("daemon")
         .stdout(std::process::Stdio::null())
         .spawn()

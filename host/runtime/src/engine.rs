@@ -163,9 +163,18 @@ impl Drop for Inner {
     }
 }
 
-impl Runtime {
-    /// A runtime with its engine, linker and epoch ticker.
-    pub fn new(config: RuntimeConfig) -> Result<Self, LoadError> {
+/// A runtime's engine and its linker, which hold nothing of the host's: a short-lived
+/// process makes them on another thread while it opens its store
+/// ([`Runtime::with_engine`]), since they take about a millisecond.
+pub struct EngineParts {
+    engine: Engine,
+    linker: Linker<HostState>,
+}
+
+impl EngineParts {
+    /// The engine (epoch interruption on) and a linker with WASI and every host
+    /// interface of the contract.
+    pub fn new() -> Result<Self, LoadError> {
         let mut wasm_config = Config::new();
         wasm_config.epoch_interruption(true);
         let engine = Engine::new(&wasm_config).map_err(|e| LoadError::Start {
@@ -225,6 +234,19 @@ impl Runtime {
                 |s| s,
             ))?;
         }
+        Ok(EngineParts { engine, linker })
+    }
+}
+
+impl Runtime {
+    /// A runtime with its engine, linker and epoch ticker.
+    pub fn new(config: RuntimeConfig) -> Result<Self, LoadError> {
+        Self::with_engine(EngineParts::new()?, config)
+    }
+
+    /// [`Runtime::new`] with an engine and linker made beforehand.
+    pub fn with_engine(parts: EngineParts, config: RuntimeConfig) -> Result<Self, LoadError> {
+        let EngineParts { engine, linker } = parts;
         let mut hasher = DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
         let engine_key = format!("{:016x}", hasher.finish());
@@ -608,7 +630,10 @@ fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> Result<(), LoadErr
         path: p.display().to_string(),
         reason: e.to_string(),
     };
-    std::fs::create_dir_all(dir).map_err(|e| err(dir, e))?;
+    // Native code: nobody but wnet may write there (or read what it runs).
+    std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
+        .create(dir)
+        .map_err(|e| err(dir, e))?;
     // Unique per writer: threads of one process may compile the same driver at once.
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let tmp = path.with_extension(format!(
