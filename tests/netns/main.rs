@@ -1101,11 +1101,12 @@ fn main() {
         eprintln!("netns tests: {e}");
         std::process::exit(1);
     }
-    let tests: [(&str, Test); 12] = [
+    let tests: [(&str, Test); 13] = [
         (
             "bridge_networks_behind_the_firewall",
             bridge_networks_behind_the_firewall,
         ),
+        ("ipv6_behind_the_firewall", ipv6_behind_the_firewall),
         (
             "dual_stack_and_internal_bridge_networks",
             dual_stack_and_internal_bridge_networks,
@@ -1182,6 +1183,120 @@ fn main() {
     if !failed.is_empty() {
         std::process::exit(101);
     }
+}
+
+/// IPv6 behind the firewall, by traffic to an "outside" namespace routed through the
+/// test's host namespace: a dual-stack sandbox reaches the outside with the host's
+/// IPv6 address (masquerade), and a port published without a host address is reached
+/// over IPv6 from outside with the source kept; both leave nothing in wnet's table.
+fn ipv6_behind_the_firewall() -> Pin<Box<dyn Future<Output = ()>>> {
+    Box::pin(async {
+        use wnet_tests::{nft, peer_seen, peer_via};
+        let h = host("firewall6").await;
+        let out = Namespace::create(Path::new("/run/wnet-e2e/hosts"), "fw6-outside").unwrap();
+        let mut uplink = wnet_netlink::NewLink::new(
+            "uplink",
+            wnet_netlink::LinkKind::Veth {
+                peer_name: "eth0".into(),
+                peer_ns: Some(out.clone()),
+                peer_mac: None,
+            },
+        );
+        // IPv6 neighbour discovery between the two ends needs their link-local
+        // addresses.
+        uplink.ipv6_autoconf = true;
+        uplink.up = true;
+        let up = h.nl.link_add(&h.ns, uplink).await.unwrap();
+        h.nl.addr_add(&h.ns, up, "2001:db8:1::1/64".parse().unwrap())
+            .await
+            .unwrap();
+        let eth0 = h.nl.link_by_name(&out, "eth0").await.unwrap().unwrap();
+        h.nl.addr_add(&out, eth0.index, "2001:db8:1::2/64".parse().unwrap())
+            .await
+            .unwrap();
+        for index in [eth0.index, 1] {
+            let change = wnet_netlink::LinkChange {
+                up: Some(true),
+                ..Default::default()
+            };
+            h.nl.link_set(&out, index, change).await.unwrap();
+        }
+        h.nl.addr_add(&out, 1, "2001:db8:ff::10/128".parse().unwrap())
+            .await
+            .unwrap();
+        let mut to_out = wnet_netlink::Route::new("2001:db8:ff::/64".parse().unwrap());
+        to_out.gateway = Some("2001:db8:1::2".parse().unwrap());
+        h.nl.route_add(&h.ns, to_out).await.unwrap();
+
+        let dual = NetworkOptions::default()
+            .with_subnet(IpamConfig::subnet("10.94.0.0/24".parse().unwrap()))
+            .with_subnet(IpamConfig::subnet("fd00:94::/64".parse().unwrap()));
+        let net = h
+            .controller
+            .new_network("bridge", "front6", dual)
+            .await
+            .unwrap();
+        let s = h
+            .controller
+            .new_sandbox("fw6a", SandboxOptions::default())
+            .await
+            .unwrap();
+        let ports = [wnet_types::PortBinding::parse("8081:7001").unwrap()];
+        let opts = EndpointOptions {
+            sandbox: Some(s.id().to_owned()),
+            options: [(
+                wnet_types::keys::PORT_MAP,
+                serde_json::to_string(&ports).unwrap(),
+            )]
+            .into_iter()
+            .collect(),
+            ..EndpointOptions::default()
+        };
+        let ep = net.create_endpoint("fw6e", opts).await.unwrap();
+        ep.join(&s, JoinOptions::default()).await.unwrap();
+        let sb = ns_of(&s);
+        let v6 = ep.info().unwrap().address_ipv6.unwrap().addr();
+        assert_eq!(
+            wnet_netlink::sysctl::get(&h.ns, "net.ipv6.conf.all.forwarding").unwrap(),
+            "1",
+            "IPv6 forwarding on for a network that is not internal"
+        );
+
+        // The two ends' link-local addresses pass DAD before they talk: wait for the
+        // outside to answer the host itself (test setup, not wnet).
+        assert!(
+            (0..20).any(|_| peer_seen(&h.ns, &out, "[2001:db8:ff::10]").is_some()),
+            "the outside answers the host over IPv6"
+        );
+        let host6: std::net::IpAddr = "2001:db8:1::1".parse().unwrap();
+        assert_eq!(
+            peer_seen(&sb, &out, "[2001:db8:ff::10]"),
+            Some(host6),
+            "masqueraded over IPv6"
+        );
+        let outside6: std::net::IpAddr = "2001:db8:1::2".parse().unwrap();
+        assert_eq!(
+            peer_via(&out, &sb, &format!("[{v6}]:7001"), "[2001:db8:1::1]:8081"),
+            Some(outside6),
+            "published over IPv6"
+        );
+
+        ep.delete(true).await.unwrap();
+        // Disconnected, the port is gone: the host's own listener on 8081 answers.
+        let host_port = "[2001:db8:1::1]:8081";
+        assert_eq!(
+            peer_via(&out, &h.ns, host_port, host_port),
+            Some(outside6),
+            "unpublished with its endpoint"
+        );
+        s.delete().await.unwrap();
+        net.delete().await.unwrap();
+        let table = nft(&h.ns, &["list", "table", "inet", "wnet"], None);
+        assert!(
+            !table.contains("elements"),
+            "nothing left in wnet's table: {table}"
+        );
+    })
 }
 
 /// Bridge networks behind wnet's firewall, proven by traffic to an "outside" namespace

@@ -110,6 +110,9 @@ pub struct Endpoint {
     /// Its IPv4 address, which published ports lead to.
     #[serde(default)]
     pub address: Option<std::net::Ipv4Addr>,
+    /// Its IPv6 address, which published ports lead to as well.
+    #[serde(default)]
+    pub address_ipv6: Option<std::net::Ipv6Addr>,
     /// The ports asked for (`com.docker.network.portmap` of the endpoint).
     #[serde(default)]
     pub ports: Vec<PortBinding>,
@@ -118,49 +121,71 @@ pub struct Endpoint {
     pub published: Vec<PortBinding>,
 }
 
-/// The host's published ports for an endpoint's bindings: a binding without host port
-/// takes a free one of Docker's ephemeral range; without host address, the network's
-/// `host_binding_ipv4` (any when that is unset or 0.0.0.0).
+/// The host's published ports for an endpoint's bindings, as Docker makes them: a
+/// binding without host port takes a free one of Docker's ephemeral range; a host
+/// address leads to the container's address of its family; without one, IPv4 takes
+/// the network's `host_binding_ipv4` (any when that is unset or 0.0.0.0), and when
+/// that is any, IPv6 is published too if the endpoint has an IPv6 address.
 fn port_mappings(
     net: &Network,
-    address: std::net::Ipv4Addr,
+    ep: &Endpoint,
     bindings: &[PortBinding],
 ) -> Result<Vec<firewall::PortMapping>> {
-    bindings
-        .iter()
-        .map(|b| {
-            let protocol = match b.protocol()? {
-                "udp" => firewall::Protocol::Udp,
-                "sctp" => firewall::Protocol::Sctp,
-                _ => firewall::Protocol::Tcp,
+    use std::net::IpAddr;
+    let mut out = Vec::new();
+    for b in bindings {
+        let protocol = match b.protocol()? {
+            "udp" => firewall::Protocol::Udp,
+            "sctp" => firewall::Protocol::Sctp,
+            _ => firewall::Protocol::Tcp,
+        };
+        let (host_port, host_port_end) = match b.host_port {
+            0 => (49153, 60999),
+            p => (p, b.host_port_end.max(p)),
+        };
+        // (host address, container address) pairs this binding publishes.
+        let mut targets: Vec<(Option<IpAddr>, IpAddr)> = Vec::new();
+        if b.host_ip.is_empty() {
+            let default = net.host_binding_ipv4.filter(|ip| !ip.is_unspecified());
+            if let Some(a) = ep.address {
+                targets.push((default.map(IpAddr::V4), IpAddr::V4(a)));
+            }
+            if let (Some(a), None) = (ep.address_ipv6, default) {
+                targets.push((None, IpAddr::V6(a)));
+            }
+        } else {
+            let ip: IpAddr = b.host_ip.parse().map_err(|_| {
+                Error::invalid_parameter(format!(
+                    "published port {b}: `{}` is not an IP address",
+                    b.host_ip
+                ))
+            })?;
+            let to = match ip {
+                IpAddr::V4(_) => ep.address.map(IpAddr::V4),
+                IpAddr::V6(_) => ep.address_ipv6.map(IpAddr::V6),
             };
-            let host_ip = if b.host_ip.is_empty() {
-                net.host_binding_ipv4
-                    .filter(|ip| !ip.is_unspecified())
-                    .map(std::net::IpAddr::V4)
-            } else {
-                let ip: std::net::IpAddr = b.host_ip.parse().map_err(|_| {
-                    Error::invalid_parameter(format!(
-                        "published port {b}: `{}` is not an IP address",
-                        b.host_ip
-                    ))
-                })?;
-                Some(ip).filter(|ip| !ip.is_unspecified())
-            };
-            let (first, last) = match b.host_port {
-                0 => (49153, 60999),
-                p => (p, b.host_port_end.max(p)),
-            };
-            Ok(firewall::PortMapping {
-                protocol,
-                host_ip,
-                host_port: first,
-                host_port_end: last,
-                container_ip: std::net::IpAddr::V4(address),
-                container_port: b.port,
-            })
-        })
-        .collect()
+            targets.extend(to.map(|to| (Some(ip).filter(|ip| !ip.is_unspecified()), to)));
+        }
+        if targets.is_empty() {
+            let family = if b.host_ip.contains(':') { "IPv6 " } else { "" };
+            return Err(Error::invalid_parameter(format!(
+                "published port {b}: the endpoint has no {family}address to lead it to"
+            )));
+        }
+        out.extend(
+            targets
+                .into_iter()
+                .map(|(host_ip, container_ip)| firewall::PortMapping {
+                    protocol,
+                    host_ip,
+                    host_port,
+                    host_port_end,
+                    container_ip,
+                    container_port: b.port,
+                }),
+        );
+    }
+    Ok(out)
 }
 
 fn network_key(id: &str) -> String {
@@ -527,6 +552,7 @@ impl NetworkDriver for Bridge {
             sandbox_end,
             mac,
             address: request.interface.address.map(|a| a.addr()),
+            address_ipv6: request.interface.address_ipv6.map(|a| a.addr()),
             ports,
             published: Vec::new(),
         };
@@ -624,12 +650,7 @@ impl NetworkDriver for Bridge {
             return Ok(());
         }
         let net = load_network(&request.network_id)?;
-        let address = ep.address.ok_or_else(|| {
-            Error::invalid_parameter(
-                "the endpoint has no IPv4 address to publish ports to".to_owned(),
-            )
-        })?;
-        let wanted = port_mappings(&net, address, &bindings)?;
+        let wanted = port_mappings(&net, &ep, &bindings)?;
         let published = firewall::publish(&request.network_id, &request.endpoint_id, &wanted)
             .map_err(|e| {
                 if e.kind == wnet_sdk::ErrorKind::Unavailable {
@@ -640,10 +661,13 @@ impl NetworkDriver for Bridge {
             })?;
         ep.published = published
             .iter()
-            .zip(&bindings)
-            .map(|(p, b)| PortBinding {
-                proto: b.proto,
-                ip: address.to_string(),
+            .map(|p| PortBinding {
+                proto: match p.protocol {
+                    firewall::Protocol::Tcp => 6,
+                    firewall::Protocol::Udp => 17,
+                    firewall::Protocol::Sctp => 132,
+                },
+                ip: p.container_ip.to_string(),
                 port: p.container_port,
                 host_ip: p.host_ip.map(|ip| ip.to_string()).unwrap_or_default(),
                 host_port: p.host_port,
@@ -818,6 +842,74 @@ mod tests {
         };
         let e = h.create_endpoint(bad).unwrap_err();
         assert!(e.message.contains("protocol number 1"), "{e}");
+    }
+
+    #[test]
+    fn a_dual_stack_endpoint_publishes_to_both_families() {
+        let mut h = Harness::<Bridge>::new();
+        h.create_network(request("net1", &[])).unwrap();
+        let endpoint = |id: &str, v6: bool, ports: &[&str]| {
+            let ports: Vec<PortBinding> =
+                ports.iter().map(|p| PortBinding::parse(p).unwrap()).collect();
+            EndpointRequest {
+                network_id: "net1".into(),
+                endpoint_id: id.into(),
+                interface: InterfaceInfo {
+                    address: Some("10.88.0.2/16".parse().unwrap()),
+                    address_ipv6: v6.then(|| "fd00:88::2/64".parse().unwrap()),
+                    ..Default::default()
+                },
+                options: [(keys::PORT_MAP, serde_json::to_string(&ports).unwrap())]
+                    .into_iter()
+                    .collect(),
+                ..Default::default()
+            }
+        };
+        let connect = |h: &mut Harness<Bridge>, id: &str| {
+            h.program_external_connectivity(ExternalConnectivityRequest {
+                network_id: "net1".into(),
+                endpoint_id: id.into(),
+                ..Default::default()
+            })
+        };
+        h.create_endpoint(endpoint(
+            "e1",
+            true,
+            &["8080:80", "[2001:db8::1]:8443:443", "0.0.0.0:5353:53/udp"],
+        ))
+        .unwrap();
+        connect(&mut h, "e1").unwrap();
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        let published = &wnet_sdk::testing::published()[&("net1".to_owned(), "e1".to_owned())];
+        assert_eq!(
+            published
+                .iter()
+                .map(|p| (p.host_ip, p.host_port, p.container_ip, p.container_port))
+                .collect::<Vec<_>>(),
+            [
+                (None, 8080, ip("10.88.0.2"), 80),
+                (None, 8080, ip("fd00:88::2"), 80),
+                (Some(ip("2001:db8::1")), 8443, ip("fd00:88::2"), 443),
+                (None, 5353, ip("10.88.0.2"), 53),
+            ],
+            "no host address: both families; a host address: its own family only"
+        );
+        let info = h.endpoint_oper_info("net1", "e1").unwrap();
+        let shown: Vec<PortBinding> =
+            serde_json::from_str(info.get(keys::PORT_MAP).unwrap()).unwrap();
+        assert_eq!(
+            shown.iter().map(|p| p.ip.as_str()).collect::<Vec<_>>(),
+            ["10.88.0.2", "fd00:88::2", "fd00:88::2", "10.88.0.2"]
+        );
+
+        // An IPv6 host address for an endpoint without IPv6 is refused, naming it.
+        h.create_endpoint(endpoint("e2", false, &["[2001:db8::1]:9443:443"]))
+            .unwrap();
+        let e = connect(&mut h, "e2").unwrap_err();
+        assert!(
+            e.message.contains("[2001:db8::1]:9443:443") && e.message.contains("no IPv6 address"),
+            "{e}"
+        );
     }
 
     #[test]

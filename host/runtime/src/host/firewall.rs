@@ -126,10 +126,11 @@ fn all_ports(store: &dyn Store) -> Result<Vec<(String, PortMapping)>, Error> {
     Ok(out)
 }
 
-/// Whether two published ports take the same host port: one protocol, one port, and
-/// the same host address or either on any.
+/// Whether two published ports take the same host port: one family, one protocol, one
+/// port, and the same host address or either on any.
 fn clash(a: &PortMapping, b: &PortMapping) -> bool {
-    a.protocol == b.protocol
+    a.container_ip.is_ipv6() == b.container_ip.is_ipv6()
+        && a.protocol == b.protocol
         && a.host_port == b.host_port
         && (a.host_ip.is_none() || b.host_ip.is_none() || a.host_ip == b.host_ip)
 }
@@ -196,6 +197,12 @@ fn resolve(
             firewall::Protocol::Sctp => Protocol::Sctp,
         };
         let host_ip = w.host_ip.map(from_wit::ip);
+        if let Some(ip) = host_ip.filter(|ip| ip.is_ipv6() != container_ip.is_ipv6()) {
+            return Err(Error::InvalidParameter(format!(
+                "published port {ip}:{} leads to {container_ip}: the host address and the container's must be of one family",
+                w.host_port
+            )));
+        }
         let candidate = |host_port| PortMapping {
             protocol,
             host_ip,
