@@ -1482,6 +1482,34 @@ fn bridge_networks_behind_the_firewall() -> Pin<Box<dyn Future<Output = ()>>> {
             peer_via(&h.ns, &sb[0], c0, "198.51.100.1:8080").is_some(),
             "from the host"
         );
+        // A machine's loopback is up (a namespace's starts down).
+        let lo_up = wnet_netlink::LinkChange {
+            up: Some(true),
+            ..Default::default()
+        };
+        h.nl.link_set(&h.ns, 1, lo_up).await.unwrap();
+        assert!(
+            peer_via(&h.ns, &sb[0], c0, "127.0.0.1:8080").is_some(),
+            "from the host through 127.0.0.1"
+        );
+        // With its bridge routing loopback, a container must still not reach the
+        // host's loopback services (CVE-2020-8558): one that routes 127.0.0.0/8 to its
+        // gateway (it has CAP_NET_ADMIN in its namespace) gets nothing through.
+        let key = sandboxes[1].info().unwrap().key;
+        let script = "ip addr del 127.0.0.1/8 dev lo && \
+             echo 1 > /proc/sys/net/ipv4/conf/eth0/route_localnet && \
+             ip route add 127.0.0.0/8 via 10.88.0.1";
+        let done = std::process::Command::new("nsenter")
+            .args([&format!("--net={key}"), "sh", "-c", script])
+            .status()
+            .unwrap();
+        assert!(done.success(), "the container's loopback routed out");
+        let lo_service = "127.0.0.1:7100";
+        assert_eq!(
+            peer_via(&sb[1], &h.ns, lo_service, lo_service),
+            None,
+            "the host's loopback is not reachable from a container"
+        );
         assert!(
             peer_via(&sb[1], &sb[0], c0, "10.88.0.1:8080").is_some(),
             "from its network"

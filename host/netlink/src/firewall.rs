@@ -14,9 +14,15 @@
 //!   address and port, looked up for traffic to any local address (from outside, and
 //!   from the host itself); the published traffic passes ICC and isolation, and is
 //!   masqueraded when it comes back into its own bridge (hairpin), so that a container
-//!   reaches another's published port on the same network. Not done: a container
-//!   reaching its own published port (needs hairpin mode on its bridge port), and the
-//!   host reaching one through 127.0.0.1 (needs `route_localnet`).
+//!   reaches another's published port on the same network;
+//! - the host reaching a published port through 127.0.0.1, as Docker without its
+//!   userland proxy: the bridge of an IPv4 network routes loopback sources
+//!   (`route_localnet`), that traffic is masqueraded to the bridge's address, and a
+//!   packet from any wnet bridge to 127.0.0.0/8 is dropped before routing (so a
+//!   container cannot reach the host's loopback services, CVE-2020-8558).
+//!
+//! Not done: a container reaching its own published port (needs hairpin mode on its
+//! bridge port), and ::1 (IPv6 has no `route_localnet`).
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -56,12 +62,16 @@ fn skeleton() -> String {
   chain output {{ type nat hook output priority -100; policy accept; }}
   chain postrouting {{ type nat hook postrouting priority srcnat; policy accept; }}
   chain forward {{ type filter hook forward priority filter; policy accept; }}
+  chain guard {{ type filter hook prerouting priority raw; policy accept; }}
 }}
 flush chain inet {TABLE} prerouting
 flush chain inet {TABLE} output
 flush chain inet {TABLE} postrouting
 flush chain inet {TABLE} forward
+flush chain inet {TABLE} guard
 {dnat}
+add rule inet {TABLE} guard iifname @bridges ip daddr 127.0.0.0/8 drop
+add rule inet {TABLE} postrouting ct status dnat ip saddr 127.0.0.0/8 oifname @bridges masquerade
 add rule inet {TABLE} postrouting ct status dnat ip saddr . oifname @net_self4 masquerade
 add rule inet {TABLE} postrouting ct status dnat ip6 saddr . oifname @net_self6 masquerade
 add rule inet {TABLE} postrouting oifname != @bridges snat ip to ip saddr map @snat4
@@ -324,7 +334,29 @@ impl Firewall {
             bridge = &n.bridge;
         }
         self.apply_elements(format!("firewall rules of bridge {bridge}"), batch)
-            .await
+            .await?;
+        match (old, new) {
+            (_, Some(n)) => self.localnet(n, true),
+            // Best effort: the bridge is usually gone with its network.
+            (Some(o), None) => {
+                let _ = self.localnet(o, false);
+                Ok(())
+            }
+            (None, None) => Ok(()),
+        }
+    }
+
+    /// Lets the bridge of a network that is reachable from the host route loopback
+    /// sources (`route_localnet`), for published ports through 127.0.0.1; off again
+    /// when its rules go.
+    fn localnet(&self, n: &NetworkRules, on: bool) -> Result<()> {
+        let wanted = on && !n.internal && n.subnets.iter().any(|s| matches!(s, IpNet::V4(_)));
+        let key = format!("net.ipv4.conf.{}.route_localnet", n.bridge);
+        let value = if wanted { "1" } else { "0" };
+        if crate::sysctl::get(&self.ns, &key)? != value {
+            crate::sysctl::set(&self.ns, &key, value)?;
+        }
+        Ok(())
     }
 
     /// Replaces an endpoint's published ports `old` by `new` in one transaction: over
@@ -358,7 +390,11 @@ impl Firewall {
         check_ports(ports)?;
         batch += &port_elements("add", ports);
         self.apply("restore the firewall table".to_owned(), batch)
-            .await
+            .await?;
+        for n in networks {
+            self.localnet(n, true)?;
+        }
+        Ok(())
     }
 
     /// Removes wnet's table, if there is one.
