@@ -35,11 +35,7 @@ use wnet_core::{
 use wnet_netlink::osl::KernelSandboxes;
 use wnet_netlink::{Namespace, Netlink, RtNetlink};
 use wnet_runtime::{Kernel, Runtime, RuntimeConfig};
-
-struct Rep {
-    attach_ms: f64,
-    detach_ms: f64,
-}
+use wnet_tests::bench::{self, Rep};
 
 async fn rep(n: usize, tag: &str, variant: &str) -> Rep {
     let firewall = variant != "wnet_lib";
@@ -188,31 +184,10 @@ async fn rep(n: usize, tag: &str, variant: &str) -> Rep {
     }
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 fn main() {
-    let sizes: Vec<usize> = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.parse().ok())
-        .collect();
-    // `cargo bench` passes `--bench`; a name filter that is not ours skips this bench.
-    if std::env::args().skip(1).any(|a| {
-        !a.starts_with('-') && a.parse::<usize>().is_err() && !"attach".contains(a.as_str())
-    }) {
+    let Some((sizes, reps)) = bench::plan("attach", &[1, 10, 100, 500]) else {
         return;
-    }
-    let sizes = if sizes.is_empty() {
-        vec![1, 10, 100, 500]
-    } else {
-        sizes
     };
-    let reps: usize = std::env::var("REPS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(3);
     if let Err(e) = wnet_netlink::isolate_process() {
         eprintln!("attach bench: {e}");
         std::process::exit(1);
@@ -221,10 +196,7 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    println!(
-        "{:<12} {:>5} {:>4} {:>10} {:>10} {:>10} {:>10}",
-        "peer", "N", "reps", "attach ms", "att ms/ctr", "detach ms", "det ms/ctr"
-    );
+    println!("{}", bench::header());
     let variants = std::env::var("VARIANTS").unwrap_or_else(|_| "wnet_lib,wnet_fw".to_owned());
     for (n, variant) in sizes
         .iter()
@@ -233,17 +205,6 @@ fn main() {
         let runs: Vec<Rep> = (0..reps)
             .map(|r| rt.block_on(rep(n, &format!("n{n}-r{r}-{variant}"), variant)))
             .collect();
-        let attach = median(runs.iter().map(|r| r.attach_ms).collect());
-        let detach = median(runs.iter().map(|r| r.detach_ms).collect());
-        println!(
-            "{:<12} {:>5} {:>4} {:>10.1} {:>10.2} {:>10.1} {:>10.2}",
-            variant,
-            n,
-            reps,
-            attach,
-            attach / n as f64,
-            detach,
-            detach / n as f64
-        );
+        println!("{}", bench::row(variant, n, &runs));
     }
 }

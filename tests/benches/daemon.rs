@@ -31,6 +31,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use wnet_netlink::{Namespace, Netlink, RtNetlink};
+use wnet_tests::bench::{self, Rep};
 
 /// One HTTP/1.1 connection to the daemon's socket, kept alive between requests.
 struct Client {
@@ -137,11 +138,6 @@ fn start(bin: &Path, dir: &Path, firewall: bool) -> (Daemon, PathBuf) {
     (daemon, socket)
 }
 
-struct Rep {
-    attach_ms: f64,
-    detach_ms: f64,
-}
-
 async fn rep(bin: &Path, n: usize, tag: &str, firewall: bool) -> Rep {
     let dir = Path::new("/run/wnet-bench-daemon").join(tag);
     let netns = dir.join("netns");
@@ -218,31 +214,10 @@ async fn rep(bin: &Path, n: usize, tag: &str, firewall: bool) -> Rep {
     }
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 fn main() {
-    let sizes: Vec<usize> = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.parse().ok())
-        .collect();
-    // `cargo bench` passes `--bench`; a name filter that is not ours skips this bench.
-    if std::env::args().skip(1).any(|a| {
-        !a.starts_with('-') && a.parse::<usize>().is_err() && !"daemon".contains(a.as_str())
-    }) {
+    let Some((sizes, reps)) = bench::plan("daemon", &[100, 500]) else {
         return;
-    }
-    let sizes = if sizes.is_empty() {
-        vec![100, 500]
-    } else {
-        sizes
     };
-    let reps: usize = std::env::var("REPS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(3);
     let bin = std::env::var_os("WNET_BIN").map_or_else(
         || Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/wnet"),
         PathBuf::from,
@@ -260,30 +235,22 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    println!(
-        "{:<12} {:>5} {:>4} {:>10} {:>10} {:>10} {:>10}",
-        "peer", "N", "reps", "attach ms", "att ms/ctr", "detach ms", "det ms/ctr"
-    );
+    println!("{}", bench::header());
     let variants = std::env::var("VARIANTS").unwrap_or_else(|_| "wnet_api,wnet_api_fw".to_owned());
     for (n, variant) in sizes
         .iter()
         .flat_map(|n| variants.split(',').map(move |v| (*n, v)))
     {
-        let firewall = variant == "wnet_api_fw";
         let runs: Vec<Rep> = (0..reps)
-            .map(|r| rt.block_on(rep(&bin, n, &format!("n{n}-r{r}-{variant}"), firewall)))
+            .map(|r| {
+                rt.block_on(rep(
+                    &bin,
+                    n,
+                    &format!("n{n}-r{r}-{variant}"),
+                    variant == "wnet_api_fw",
+                ))
+            })
             .collect();
-        let attach = median(runs.iter().map(|r| r.attach_ms).collect());
-        let detach = median(runs.iter().map(|r| r.detach_ms).collect());
-        println!(
-            "{:<12} {:>5} {:>4} {:>10.1} {:>10.2} {:>10.1} {:>10.2}",
-            variant,
-            n,
-            reps,
-            attach,
-            attach / n as f64,
-            detach,
-            detach / n as f64
-        );
+        println!("{}", bench::row(variant, n, &runs));
     }
 }

@@ -1185,6 +1185,67 @@ fn main() {
     }
 }
 
+/// Options of an endpoint for `sandbox` that publishes `ports` (as `docker run -p`).
+fn publishing(sandbox: &Sandbox, ports: &[&str]) -> EndpointOptions {
+    let ports: Vec<wnet_types::PortBinding> = ports
+        .iter()
+        .map(|p| wnet_types::PortBinding::parse(p).unwrap())
+        .collect();
+    EndpointOptions {
+        sandbox: Some(sandbox.id().to_owned()),
+        options: [(
+            wnet_types::keys::PORT_MAP,
+            serde_json::to_string(&ports).unwrap(),
+        )]
+        .into_iter()
+        .collect(),
+        ..EndpointOptions::default()
+    }
+}
+
+/// An "outside" namespace standing in for the internet, routed through the test's host
+/// namespace: a veth `uplink` with `host_addrs` on the host's end and `gateway` on the
+/// other (`eth0` outside), `far` on the outside's loopback, and in the host a route to
+/// `far`'s /24 (IPv4) or /64 (IPv6) through `gateway`. No route leads back to the
+/// containers' subnets. Link-local addresses are on: IPv6 neighbour discovery between
+/// the two ends needs them.
+async fn outside(h: &Host, name: &str, host_addrs: &[&str], gateway: &str, far: &str) -> Namespace {
+    let out = Namespace::create(Path::new("/run/wnet-e2e/hosts"), name).unwrap();
+    let mut uplink = wnet_netlink::NewLink::new(
+        "uplink",
+        wnet_netlink::LinkKind::Veth {
+            peer_name: "eth0".into(),
+            peer_ns: Some(out.clone()),
+            peer_mac: None,
+        },
+    );
+    uplink.ipv6_autoconf = true;
+    uplink.up = true;
+    let up = h.nl.link_add(&h.ns, uplink).await.unwrap();
+    for a in host_addrs {
+        h.nl.addr_add(&h.ns, up, a.parse().unwrap()).await.unwrap();
+    }
+    let eth0 = h.nl.link_by_name(&out, "eth0").await.unwrap().unwrap();
+    let gateway: wnet_types::IpNet = gateway.parse().unwrap();
+    h.nl.addr_add(&out, eth0.index, gateway).await.unwrap();
+    for index in [eth0.index, 1] {
+        let change = wnet_netlink::LinkChange {
+            up: Some(true),
+            ..Default::default()
+        };
+        h.nl.link_set(&out, index, change).await.unwrap();
+    }
+    let far: wnet_types::IpNet = far.parse().unwrap();
+    h.nl.addr_add(&out, 1, far).await.unwrap();
+    let far_net = wnet_types::IpNet::new(far.addr(), if far.addr().is_ipv4() { 24 } else { 64 })
+        .unwrap()
+        .trunc();
+    let mut to_out = wnet_netlink::Route::new(far_net);
+    to_out.gateway = Some(gateway.addr());
+    h.nl.route_add(&h.ns, to_out).await.unwrap();
+    out
+}
+
 /// IPv6 behind the firewall, by traffic to an "outside" namespace routed through the
 /// test's host namespace: a dual-stack sandbox reaches the outside with the host's
 /// IPv6 address (masquerade), and a port published without a host address is reached
@@ -1193,40 +1254,14 @@ fn ipv6_behind_the_firewall() -> Pin<Box<dyn Future<Output = ()>>> {
     Box::pin(async {
         use wnet_tests::{nft, peer_seen, peer_via};
         let h = host("firewall6").await;
-        let out = Namespace::create(Path::new("/run/wnet-e2e/hosts"), "fw6-outside").unwrap();
-        let mut uplink = wnet_netlink::NewLink::new(
-            "uplink",
-            wnet_netlink::LinkKind::Veth {
-                peer_name: "eth0".into(),
-                peer_ns: Some(out.clone()),
-                peer_mac: None,
-            },
-        );
-        // IPv6 neighbour discovery between the two ends needs their link-local
-        // addresses.
-        uplink.ipv6_autoconf = true;
-        uplink.up = true;
-        let up = h.nl.link_add(&h.ns, uplink).await.unwrap();
-        h.nl.addr_add(&h.ns, up, "2001:db8:1::1/64".parse().unwrap())
-            .await
-            .unwrap();
-        let eth0 = h.nl.link_by_name(&out, "eth0").await.unwrap().unwrap();
-        h.nl.addr_add(&out, eth0.index, "2001:db8:1::2/64".parse().unwrap())
-            .await
-            .unwrap();
-        for index in [eth0.index, 1] {
-            let change = wnet_netlink::LinkChange {
-                up: Some(true),
-                ..Default::default()
-            };
-            h.nl.link_set(&out, index, change).await.unwrap();
-        }
-        h.nl.addr_add(&out, 1, "2001:db8:ff::10/128".parse().unwrap())
-            .await
-            .unwrap();
-        let mut to_out = wnet_netlink::Route::new("2001:db8:ff::/64".parse().unwrap());
-        to_out.gateway = Some("2001:db8:1::2".parse().unwrap());
-        h.nl.route_add(&h.ns, to_out).await.unwrap();
+        let out = outside(
+            &h,
+            "fw6-outside",
+            &["2001:db8:1::1/64"],
+            "2001:db8:1::2/64",
+            "2001:db8:ff::10/128",
+        )
+        .await;
 
         let dual = NetworkOptions::default()
             .with_subnet(IpamConfig::subnet("10.94.0.0/24".parse().unwrap()))
@@ -1241,18 +1276,10 @@ fn ipv6_behind_the_firewall() -> Pin<Box<dyn Future<Output = ()>>> {
             .new_sandbox("fw6a", SandboxOptions::default())
             .await
             .unwrap();
-        let ports = [wnet_types::PortBinding::parse("8081:7001").unwrap()];
-        let opts = EndpointOptions {
-            sandbox: Some(s.id().to_owned()),
-            options: [(
-                wnet_types::keys::PORT_MAP,
-                serde_json::to_string(&ports).unwrap(),
-            )]
-            .into_iter()
-            .collect(),
-            ..EndpointOptions::default()
-        };
-        let ep = net.create_endpoint("fw6e", opts).await.unwrap();
+        let ep = net
+            .create_endpoint("fw6e", publishing(&s, &["8081:7001"]))
+            .await
+            .unwrap();
         ep.join(&s, JoinOptions::default()).await.unwrap();
         let sb = ns_of(&s);
         let v6 = ep.info().unwrap().address_ipv6.unwrap().addr();
@@ -1313,37 +1340,14 @@ fn bridge_networks_behind_the_firewall() -> Pin<Box<dyn Future<Output = ()>>> {
         let before = nft(&h.ns, &["list", "ruleset"], None);
 
         // The outside: 203.0.113.10 behind 198.51.100.2, with no route back to 10.x.
-        let out = Namespace::create(Path::new("/run/wnet-e2e/hosts"), "fw-outside").unwrap();
-        let mut uplink = wnet_netlink::NewLink::new(
-            "uplink",
-            wnet_netlink::LinkKind::Veth {
-                peer_name: "eth0".into(),
-                peer_ns: Some(out.clone()),
-                peer_mac: None,
-            },
-        );
-        uplink.up = true;
-        let up = h.nl.link_add(&h.ns, uplink).await.unwrap();
-        for a in ["198.51.100.1/24", "198.51.100.3/24"] {
-            h.nl.addr_add(&h.ns, up, a.parse().unwrap()).await.unwrap();
-        }
-        let eth0 = h.nl.link_by_name(&out, "eth0").await.unwrap().unwrap();
-        h.nl.addr_add(&out, eth0.index, "198.51.100.2/24".parse().unwrap())
-            .await
-            .unwrap();
-        for index in [eth0.index, 1] {
-            let change = wnet_netlink::LinkChange {
-                up: Some(true),
-                ..Default::default()
-            };
-            h.nl.link_set(&out, index, change).await.unwrap();
-        }
-        h.nl.addr_add(&out, 1, "203.0.113.10/32".parse().unwrap())
-            .await
-            .unwrap();
-        let mut to_out = wnet_netlink::Route::new("203.0.113.0/24".parse().unwrap());
-        to_out.gateway = Some("198.51.100.2".parse().unwrap());
-        h.nl.route_add(&h.ns, to_out).await.unwrap();
+        let out = outside(
+            &h,
+            "fw-outside",
+            &["198.51.100.1/24", "198.51.100.3/24"],
+            "198.51.100.2/24",
+            "203.0.113.10/32",
+        )
+        .await;
 
         let with = |subnet: &str, internal: bool, opts: &[(&str, &str)]| NetworkOptions {
             internal,
@@ -1389,18 +1393,10 @@ fn bridge_networks_behind_the_firewall() -> Pin<Box<dyn Future<Output = ()>>> {
                 .unwrap();
             if i == 0 {
                 // The first publishes its port 7000 as the host's 8080.
-                let ports = [wnet_types::PortBinding::parse("8080:7000").unwrap()];
-                let opts = EndpointOptions {
-                    sandbox: Some(s.id().to_owned()),
-                    options: [(
-                        wnet_types::keys::PORT_MAP,
-                        serde_json::to_string(&ports).unwrap(),
-                    )]
-                    .into_iter()
-                    .collect(),
-                    ..EndpointOptions::default()
-                };
-                let ep = nets[net].create_endpoint("fwe0", opts).await.unwrap();
+                let ep = nets[net]
+                    .create_endpoint("fwe0", publishing(&s, &["8080:7000"]))
+                    .await
+                    .unwrap();
                 ep.join(&s, JoinOptions::default()).await.unwrap();
             } else {
                 attach(&h, &nets[net], &s, &format!("fwe{i}")).await;
@@ -1519,30 +1515,13 @@ fn bridge_networks_behind_the_firewall() -> Pin<Box<dyn Future<Output = ()>>> {
             "from another"
         );
         // The same host port again is refused, naming the port and its holder.
-        let taken = [wnet_types::PortBinding::parse("8080:80").unwrap()];
-        let opts = EndpointOptions {
-            sandbox: Some(sandboxes[2].id().to_owned()),
-            options: [(
-                wnet_types::keys::PORT_MAP,
-                serde_json::to_string(&taken).unwrap(),
-            )]
-            .into_iter()
-            .collect(),
-            ..EndpointOptions::default()
-        };
         let s = h
             .controller
             .new_sandbox("fw-taken", SandboxOptions::default())
             .await
             .unwrap();
         let ep = nets[1]
-            .create_endpoint(
-                "fw-taken",
-                EndpointOptions {
-                    sandbox: Some(s.id().to_owned()),
-                    ..opts
-                },
-            )
+            .create_endpoint("fw-taken", publishing(&s, &["8080:80"]))
             .await
             .unwrap();
         let err = ep.join(&s, JoinOptions::default()).await.unwrap_err();

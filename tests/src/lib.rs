@@ -1,6 +1,7 @@
 //! Shared set-up of the end-to-end tests: the fixture components and a controller with
 //! the built-in drivers loaded through the WASM runtime.
 
+pub mod bench;
 pub mod faults;
 
 use std::io::{Read, Write};
