@@ -467,6 +467,10 @@ pub struct EndpointConfig {
     /// takes none).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub publish: Vec<String>,
+    /// Endpoint options for the driver, as Docker's `DriverOpts`
+    /// (`com.docker.network.endpoint.ifname` names the interface in the sandbox).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub driver_opts: BTreeMap<String, String>,
 }
 
 /// The addresses asked for in a connect request.
@@ -534,6 +538,20 @@ async fn connect(
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| ApiError::bad(e.message))?;
     let mut options = Options::new();
+    for (k, v) in req
+        .endpoint_config
+        .as_ref()
+        .map(|e| &e.driver_opts)
+        .into_iter()
+        .flatten()
+    {
+        if k == wnet_core::types::keys::PORT_MAP {
+            return Err(ApiError::bad(format!(
+                "driver option `{k}`: give ports to publish in EndpointConfig.Publish (--publish)"
+            )));
+        }
+        options.insert(k, v);
+    }
     if !ports.is_empty() {
         let json = serde_json::to_string(&ports).map_err(|e| ApiError::bad(e.to_string()))?;
         options.insert(wnet_core::types::keys::PORT_MAP, json);

@@ -216,7 +216,22 @@ fn lifecycle_with_traffic() {
     // A namespace made elsewhere is adopted by its path, and kept at removal.
     let outside = Namespace::create(Path::new("/run/wnet-cli-test/other"), "c").unwrap();
     let path = outside.path().display().to_string();
-    ok(&["network", "connect", "front", &path]);
+    // Docker's endpoint option names the interface in the sandbox.
+    ok(&[
+        "network",
+        "connect",
+        "--driver-opt",
+        "com.docker.network.endpoint.ifname=web0",
+        "front",
+        &path,
+    ]);
+    let c = ok(&["sandbox", "inspect", "run-wnet-cli-test-other-c"]);
+    assert!(c.contains("\"Interface\": \"web0\""), "{c}");
+    let link = Command::new("nsenter")
+        .args([&format!("--net={path}"), "ip", "link", "show", "web0"])
+        .output()
+        .unwrap();
+    assert!(link.status.success(), "web0 in the namespace: {link:?}");
     tcp(&path, &a, "10.5.0.2");
     ok(&["network", "disconnect", "front", &path]);
     ok(&["sandbox", "rm", "run-wnet-cli-test-other-c", "b"]);
@@ -367,6 +382,23 @@ fn bad_input_is_refused_and_changes_nothing() {
         assert_eq!(o.status.code(), Some(1), "{}", err(&o));
         assert!(err(&o).contains(msg), "{}", err(&o));
         assert_eq!(state(), before, "--ip {ip} changed the state");
+    }
+    // Driver options: an interface name the kernel would not take, ports not through
+    // --publish.
+    for (opt, msg) in [
+        (
+            "com.docker.network.endpoint.ifname=bad/name",
+            "`bad/name` is not a valid Linux interface name",
+        ),
+        (
+            "com.docker.network.portmap=[]",
+            "give ports to publish in EndpointConfig.Publish",
+        ),
+    ] {
+        let o = wnet(&["network", "connect", "--driver-opt", opt, "front", "d"]);
+        assert_eq!(o.status.code(), Some(1), "{}", err(&o));
+        assert!(err(&o).contains(msg), "--driver-opt {opt}: {}", err(&o));
+        assert_eq!(state(), before, "--driver-opt {opt} changed the state");
     }
     ok(&["sandbox", "rm", "d"]);
 }

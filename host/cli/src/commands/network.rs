@@ -263,6 +263,10 @@ pub struct ConnectArgs {
     /// with PROTO tcp (default), udp or sctp (repeatable). Needs the firewall.
     #[arg(short, long, value_parser = parse_publish)]
     pub publish: Vec<String>,
+    /// An endpoint option for the driver, key=value (repeatable), as Docker's:
+    /// `com.docker.network.endpoint.ifname=NAME` names the interface in the sandbox.
+    #[arg(long, value_parser = key_value)]
+    pub driver_opt: Vec<(String, String)>,
     /// The network.
     pub network: String,
     /// A wnet sandbox, or the path of a network namespace to adopt
@@ -288,6 +292,7 @@ pub async fn connect(b: &Backend, args: &ConnectArgs) -> anyhow::Result<()> {
             }),
             aliases: args.alias.clone(),
             publish: args.publish.clone(),
+            driver_opts: args.driver_opt.iter().cloned().collect(),
         }),
     })?;
     b.call(
