@@ -471,6 +471,10 @@ pub struct EndpointConfig {
     /// (`com.docker.network.endpoint.ifname` names the interface in the sandbox).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub driver_opts: BTreeMap<String, String>,
+    /// The interface's MAC address, as Docker's `MacAddress`; the driver's choice
+    /// when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac_address: Option<String>,
 }
 
 /// The addresses asked for in a connect request.
@@ -556,6 +560,18 @@ async fn connect(
         let json = serde_json::to_string(&ports).map_err(|e| ApiError::bad(e.to_string()))?;
         options.insert(wnet_core::types::keys::PORT_MAP, json);
     }
+    let mac_address = match req
+        .endpoint_config
+        .as_ref()
+        .and_then(|e| e.mac_address.as_deref())
+    {
+        Some(m) => Some(m.parse().map_err(|_| {
+            ApiError::bad(format!(
+                "MAC address `{m}` is not one: six hex bytes, as 02:42:0a:00:00:02"
+            ))
+        })?),
+        None => None,
+    };
     let addrs = req.endpoint_config.and_then(|e| e.ipam_config);
     let ipv4 = match addrs.as_ref().and_then(|a| a.ipv4_address.as_deref()) {
         Some(a) => Some(
@@ -576,6 +592,7 @@ async fn connect(
     let wanted = EndpointOptions {
         ipv4_address: ipv4,
         ipv6_address: ipv6,
+        mac_address,
         aliases,
         options,
         ..EndpointOptions::default()
@@ -705,6 +722,24 @@ fn sandbox_json(c: &Controller, sb: &wnet_core::Sandbox) -> Result<Value, ApiErr
                     "Interface",
                     json!(iface.map(|i| i.dst_name.clone()).unwrap_or_default()),
                 ),
+                (
+                    "Gateway",
+                    json!(
+                        iface
+                            .and_then(|i| i.gateway)
+                            .map(|g| g.to_string())
+                            .unwrap_or_default()
+                    ),
+                ),
+                (
+                    "IPv6Gateway",
+                    json!(
+                        iface
+                            .and_then(|i| i.gateway_ipv6)
+                            .map(|g| g.to_string())
+                            .unwrap_or_default()
+                    ),
+                ),
             ],
         ));
     }
@@ -735,13 +770,21 @@ async fn inspect_sandbox(State(c): State<Controller>, Path(id): Path<String>) ->
 pub struct CreateSandbox {
     /// Its name.
     pub name: String,
+    /// An existing network namespace to adopt (`/proc/PID/ns/net`, `/run/netns/NAME`):
+    /// wnet configures it and never removes it. None: wnet makes one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
 }
 
 async fn create_sandbox(
     State(c): State<Controller>,
     axum::Json(req): axum::Json<CreateSandbox>,
 ) -> Result<(StatusCode, axum::Json<Value>), ApiError> {
-    let sb = c.new_sandbox(&req.name, SandboxOptions::default()).await?;
+    let options = SandboxOptions {
+        key: req.key,
+        ..SandboxOptions::default()
+    };
+    let sb = c.new_sandbox(&req.name, options).await?;
     Ok((
         StatusCode::CREATED,
         axum::Json(json!({ "Id": sb.id(), "Key": sb.info()?.key })),

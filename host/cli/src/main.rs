@@ -250,6 +250,10 @@ struct Globals {
 }
 
 fn main() -> ExitCode {
+    // A CNI runtime runs its plugin with no arguments and CNI_COMMAND set.
+    if std::env::args_os().len() == 1 && std::env::var_os("CNI_COMMAND").is_some() {
+        return cni_main();
+    }
     let cli = Cli::parse();
     let settings = match config::Settings::resolve(config::Overrides {
         config: cli.config.clone(),
@@ -337,5 +341,88 @@ fn main() -> ExitCode {
             eprintln!("wnet: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `wnet` as a CNI plugin: settings from the `WNET_*` environment only (a runtime passes
+/// no flags), the result or a CNI error object on stdout.
+fn cni_main() -> ExitCode {
+    use commands::cni;
+    let env = cni::Env::from_process();
+    let print = |v: &serde_json::Value| println!("{v}");
+    if env.command == "VERSION" {
+        print(&cni::version_json());
+        return ExitCode::SUCCESS;
+    }
+    let fail = |e: cni::CniError, version: &str| {
+        print(&e.to_json(version));
+        ExitCode::FAILURE
+    };
+    let conf = match cni::stdin_conf().and_then(|t| cni::parse_conf(&t)) {
+        Ok(c) => c,
+        Err(e) => return fail(e, "1.1.0"),
+    };
+    let var = |k: &str| std::env::var_os(k).map(PathBuf::from);
+    let settings = match config::Settings::resolve(config::Overrides {
+        config: var("WNET_CONFIG"),
+        data_dir: var("WNET_DATA_DIR"),
+        run_dir: var("WNET_RUN_DIR"),
+        cache_dir: var("WNET_CACHE_DIR"),
+        drivers_dir: var("WNET_DRIVERS_DIR"),
+        log_level: std::env::var("WNET_LOG").ok(),
+    }) {
+        Ok(s) => s,
+        Err(e) => {
+            return fail(
+                cni::CniError {
+                    code: 100,
+                    msg: format!("{e:#}"),
+                    details: String::new(),
+                },
+                &conf.cni_version,
+            );
+        }
+    };
+    let filter = tracing_subscriber::EnvFilter::try_new(&settings.log_level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let named = [
+        (
+            DriverKind::Network,
+            conf.driver.clone().unwrap_or_else(|| "bridge".to_owned()),
+        ),
+        (DriverKind::Ipam, "default".to_owned()),
+    ];
+    let host = std::env::var("WNET_HOST").ok();
+    let outcome = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| anyhow::anyhow!(e))
+        .and_then(|rt| {
+            rt.block_on(async {
+                let b = backend::Backend::open(host.as_deref(), &settings, Some(&named)).await?;
+                let result = cni::run(&b, &env, &conf).await;
+                b.finish();
+                Ok(result)
+            })
+        });
+    match outcome {
+        Ok(Ok(Some(result))) => {
+            print(&result);
+            ExitCode::SUCCESS
+        }
+        Ok(Ok(None)) => ExitCode::SUCCESS,
+        Ok(Err(e)) => fail(e, &conf.cni_version),
+        Err(e) => fail(
+            cni::CniError {
+                code: 100,
+                msg: format!("{e:#}"),
+                details: String::new(),
+            },
+            &conf.cni_version,
+        ),
     }
 }

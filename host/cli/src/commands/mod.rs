@@ -1,5 +1,6 @@
 //! One module per command.
 
+pub mod cni;
 pub mod driver;
 pub mod driver_check;
 pub mod network;

@@ -293,6 +293,7 @@ pub async fn connect(b: &Backend, args: &ConnectArgs) -> anyhow::Result<()> {
             aliases: args.alias.clone(),
             publish: args.publish.clone(),
             driver_opts: args.driver_opt.iter().cloned().collect(),
+            mac_address: None,
         }),
     })?;
     b.call(
