@@ -269,12 +269,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let filter = tracing_subscriber::EnvFilter::try_new(&settings.log_level)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    init_logging(&settings.log_level);
     let g = Globals {
         settings,
         host: cli.host.clone(),
@@ -373,22 +368,10 @@ fn cni_main() -> ExitCode {
     }) {
         Ok(s) => s,
         Err(e) => {
-            return fail(
-                cni::CniError {
-                    code: 100,
-                    msg: format!("{e:#}"),
-                    details: String::new(),
-                },
-                &conf.cni_version,
-            );
+            return fail(cni::CniError::wnet(&e), &conf.cni_version);
         }
     };
-    let filter = tracing_subscriber::EnvFilter::try_new(&settings.log_level)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    init_logging(&settings.log_level);
     let named = [
         (
             DriverKind::Network,
@@ -416,13 +399,16 @@ fn cni_main() -> ExitCode {
         }
         Ok(Ok(None)) => ExitCode::SUCCESS,
         Ok(Err(e)) => fail(e, &conf.cni_version),
-        Err(e) => fail(
-            cni::CniError {
-                code: 100,
-                msg: format!("{e:#}"),
-                details: String::new(),
-            },
-            &conf.cni_version,
-        ),
+        Err(e) => fail(cni::CniError::wnet(&e), &conf.cni_version),
     }
+}
+
+/// Logs to stderr at `level` (a tracing filter; `warn` when it does not parse).
+fn init_logging(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }

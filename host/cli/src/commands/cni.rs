@@ -46,6 +46,11 @@ impl CniError {
         }
     }
 
+    /// What wnet refused or failed at, with its message.
+    pub fn wnet(e: &anyhow::Error) -> Self {
+        CniError::new(WNET_FAILED, format!("{e:#}"))
+    }
+
     /// The error object the spec asks for on stdout.
     pub fn to_json(&self, version: &str) -> Value {
         json!({ "cniVersion": version, "code": self.code, "msg": self.msg, "details": self.details })
@@ -213,7 +218,7 @@ pub fn parse_conf(text: &str) -> Result<NetConf, CniError> {
     reason = "it serves as `map_err(failed)`"
 )]
 fn failed(e: anyhow::Error) -> CniError {
-    CniError::new(WNET_FAILED, format!("{e:#}"))
+    CniError::wnet(&e)
 }
 
 /// Runs one command against `b`; the result to print, if any.
