@@ -121,10 +121,13 @@ impl Local {
         let engine = std::thread::spawn(EngineParts::new);
         let store = Arc::new(RedbStore::open(&settings.data_dir.join("wnet.db"))?);
         let (marker, clean) = CleanMarker::take(&settings.data_dir);
-        let recovered = store.recovered() || !clean;
+        // A store made just now recorded nothing: reconciling would take every link of
+        // wnet's device group on the host — another data directory's — for an orphan.
+        let fresh = store.created();
+        let recovered = !fresh && (store.recovered() || !clean);
         if recovered && named.is_some() {
             tracing::info!(
-                "the wnet before did not end cleanly in this boot (or none ran yet): reconciling with the kernel"
+                "the wnet before did not end cleanly in this boot: reconciling with the kernel"
             );
         }
         let nl = Arc::new(RtNetlink::new());
@@ -191,8 +194,8 @@ impl Local {
         drivers.load_folder(|n| all || wanted.contains(n)).await;
         // The daemon reconciles at every start; a command only when the wnet before
         // did not end cleanly in this boot, since checking every sandbox and link
-        // costs more than most commands.
-        if named.is_none() || recovered {
+        // costs more than most commands. Neither on a store made just now.
+        if !fresh && (named.is_none() || recovered) {
             for repair in drivers.reconcile().await {
                 tracing::info!("reconcile: {repair}");
             }

@@ -448,6 +448,38 @@ fn stop_daemon(mut d: std::process::Child) {
     assert!(!Path::new(SOCKET).exists(), "and removes its socket");
 }
 
+/// A wnet over a data directory of its own, on the same host, takes none of the other's
+/// links for orphans: its store is new, so nothing in the kernel can be its own.
+fn a_fresh_data_directory_leaves_others_alone() {
+    let links = || {
+        let o = Command::new("ip").args(["-o", "link"]).output().unwrap();
+        let mut names: Vec<String> = out(&o)
+            .lines()
+            .filter_map(|l| l.split(": ").nth(1))
+            .map(|n| n.split('@').next().unwrap_or(n).to_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    let before = links();
+    assert!(
+        before.iter().any(|l| l == "wnet-back"),
+        "the story's bridge is there: {before:?}"
+    );
+    let o = Command::new(env!("CARGO_BIN_EXE_wnet"))
+        .args(["--data-dir", "/run/wnet-cli-test/other-data"])
+        .args(["--run-dir", "/run/wnet-cli-test/other-run"])
+        .args(["--drivers-dir", DRIVERS, "--config", CONFIG])
+        .env("WNET_CACHE_DIR", wnet_tests::cache_dir())
+        .args(["network", "ls", "-q"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", err(&o));
+    assert_eq!(out(&o).trim(), "", "the other store is empty");
+    assert_eq!(links(), before, "the first store's links are untouched");
+    let _ = std::fs::remove_dir_all("/run/wnet-cli-test/other-data");
+}
+
 fn a_daemon_that_does_not_answer_is_named() {
     let o = wnet(&[
         "--host",
@@ -574,8 +606,12 @@ fn main() {
     // Steps of one story, in order: each needs what the one before left. The story is
     // told twice: with wnet inside each `wnet` process, then through a daemon (which
     // the commands find at <run-dir>/wnet.sock by themselves).
-    let steps: [(&str, fn()); 3] = [
+    let steps: [(&str, fn()); 4] = [
         ("lifecycle_with_traffic", lifecycle_with_traffic),
+        (
+            "a_fresh_data_directory_leaves_others_alone",
+            a_fresh_data_directory_leaves_others_alone,
+        ),
         (
             "bad_input_is_refused_and_changes_nothing",
             bad_input_is_refused_and_changes_nothing,

@@ -24,6 +24,7 @@ pub struct RedbStore {
     mem: Arc<MemoryStore>,
     disk: Arc<Disk>,
     recovered: bool,
+    created: bool,
 }
 
 struct Disk {
@@ -90,9 +91,9 @@ impl RedbStore {
             .set_repair_callback(move |_| flag.store(true, Ordering::Relaxed))
             .create(path)
             .map_err(|e| fail(e.to_string()))?;
-        match schema(&db, &fail)? {
+        let created = match schema(&db, &fail)? {
             Some(v) if v > SCHEMA_VERSION => return Err(too_new(v)),
-            Some(_) => {}
+            Some(_) => false,
             None => {
                 let w = db.begin_write().map_err(|e| fail(e.to_string()))?;
                 {
@@ -102,8 +103,9 @@ impl RedbStore {
                     w.open_table(DATA).map_err(|e| fail(e.to_string()))?;
                 }
                 w.commit().map_err(|e| fail(e.to_string()))?;
+                true
             }
-        }
+        };
         let mem = Arc::new(MemoryStore::new());
         {
             let read = db.begin_read().map_err(|e| fail(e.to_string()))?;
@@ -118,6 +120,7 @@ impl RedbStore {
         }
         Ok(RedbStore {
             recovered: repaired.load(Ordering::Relaxed),
+            created,
             mem: mem.clone(),
             disk: Arc::new(Disk {
                 db,
@@ -139,6 +142,12 @@ impl RedbStore {
     /// seen here; `wnet` keeps a clean-exit marker of its own for that.
     pub fn recovered(&self) -> bool {
         self.recovered
+    }
+
+    /// The file was made by this open: nothing was ever recorded in it, so nothing in
+    /// the kernel can be this store's to repair or remove.
+    pub fn created(&self) -> bool {
+        self.created
     }
 
     /// Transactions committed to the file since it was opened.
