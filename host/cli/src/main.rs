@@ -357,13 +357,15 @@ fn cni_main() -> ExitCode {
         Ok(c) => c,
         Err(e) => return fail(e, "1.1.0"),
     };
+    // The network configuration first, then the environment: a runtime may call its
+    // plugins with an environment of its own.
     let var = |k: &str| std::env::var_os(k).map(PathBuf::from);
     let settings = match config::Settings::resolve(config::Overrides {
-        config: var("WNET_CONFIG"),
-        data_dir: var("WNET_DATA_DIR"),
-        run_dir: var("WNET_RUN_DIR"),
-        cache_dir: var("WNET_CACHE_DIR"),
-        drivers_dir: var("WNET_DRIVERS_DIR"),
+        config: conf.config.clone().or_else(|| var("WNET_CONFIG")),
+        data_dir: conf.data_dir.clone().or_else(|| var("WNET_DATA_DIR")),
+        run_dir: conf.run_dir.clone().or_else(|| var("WNET_RUN_DIR")),
+        cache_dir: conf.cache_dir.clone().or_else(|| var("WNET_CACHE_DIR")),
+        drivers_dir: conf.drivers_dir.clone().or_else(|| var("WNET_DRIVERS_DIR")),
         log_level: std::env::var("WNET_LOG").ok(),
     }) {
         Ok(s) => s,
@@ -379,7 +381,10 @@ fn cni_main() -> ExitCode {
         ),
         (DriverKind::Ipam, "default".to_owned()),
     ];
-    let host = std::env::var("WNET_HOST").ok();
+    let host = conf
+        .host
+        .clone()
+        .or_else(|| std::env::var("WNET_HOST").ok());
     let outcome = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

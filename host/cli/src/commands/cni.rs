@@ -88,6 +88,26 @@ pub struct NetConf {
     /// What the runtime fills in for the capabilities the plugin declares.
     #[serde(default)]
     pub runtime_config: RuntimeConfig,
+    /// `--data-dir` (else `WNET_DATA_DIR`, else the default). A runtime may run its
+    /// plugins with an environment of its own (Podman's cleanup after a container
+    /// exits has none of the caller's), so the configuration is where they belong.
+    #[serde(default)]
+    pub data_dir: Option<std::path::PathBuf>,
+    /// `--run-dir`.
+    #[serde(default)]
+    pub run_dir: Option<std::path::PathBuf>,
+    /// `--cache-dir`.
+    #[serde(default)]
+    pub cache_dir: Option<std::path::PathBuf>,
+    /// `--drivers-dir`.
+    #[serde(default)]
+    pub drivers_dir: Option<std::path::PathBuf>,
+    /// `--config`: wnet's own config file.
+    #[serde(default)]
+    pub config: Option<std::path::PathBuf>,
+    /// `--host`: the daemon, as unix:///PATH.
+    #[serde(default)]
+    pub host: Option<String>,
 }
 
 /// The `ipam` section.
