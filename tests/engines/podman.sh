@@ -7,8 +7,8 @@
 #
 # Needs root and Debian's podman, runc and busybox-static
 # (apt-get install --no-install-recommends podman runc busybox-static), and a built
-# wnet (default target/debug/wnet; WNET_BIN to choose). Not yet part of .ci/run: run
-# it by hand. Exit status 0 when every check passed.
+# wnet (default target/debug/wnet; WNET_BIN to choose). scripts/test.sh runs it when
+# those are installed (.ci/run installs them). Exit status 0 when every check passed.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 WNET_BIN=${WNET_BIN:-$PWD/target/debug/wnet}
@@ -31,7 +31,9 @@ trap cleanup EXIT
 
 # The image: busybox and its applets, imported offline.
 mkdir -p "$W/rootfs/bin" "$W/rootfs/tmp" "$W/cni/bin" "$W/cni/net.d" "$W/tmp"
-cp /usr/bin/busybox "$W/rootfs/bin/"
+# The image's only program: it must not need a libc (busybox-static's).
+ldd "$(command -v busybox)" >/dev/null 2>&1 && { echo "podman.sh: busybox is not static: install busybox-static" >&2; exit 2; }
+cp "$(command -v busybox)" "$W/rootfs/bin/"
 for a in sh ip cat sleep nc echo; do ln -s busybox "$W/rootfs/bin/$a"; done
 tar -C "$W/rootfs" -cf "$W/bb.tar" .
 ln -s "$WNET_BIN" "$W/cni/bin/wnet"
@@ -102,6 +104,16 @@ wnet() {
 }
 fail() { echo "FAILED: $*" >&2; exit 1; }
 check() { echo "ok: $*"; }
+# Output of "$@" once it equals $1, trying for up to 10 s (a container's listener may
+# not be up yet on a loaded machine).
+until_says() {
+    local want=$1; shift
+    for _ in $(seq 50); do
+        [ "$("$@" 2>/dev/null)" = "$want" ] && return 0
+        sleep 0.2
+    done
+    return 1
+}
 
 inside podman import "$W/bb.tar" localhost/bb:latest >/dev/null
 inside podman run -d --name c1 --network web localhost/bb sleep 300 >/dev/null
@@ -110,11 +122,10 @@ inside podman run -d --name c2 --network web -p 8080:7000 localhost/bb \
 c2_ip=$(inside podman exec c2 ip -4 -o addr show eth0 | sed -E 's#.* inet ([0-9.]+)/.*#\1#')
 [[ $c2_ip == 10.20.0.* ]] || fail "c2's address on web: $c2_ip"
 check "two containers on wnet network web (c2 at $c2_ip)"
-sleep 0.5
-[ "$(inside podman exec c1 sh -c "nc $c2_ip 7000 </dev/null")" = hello-from-c2 ] ||
+until_says hello-from-c2 inside podman exec c1 sh -c "nc $c2_ip 7000 </dev/null" ||
     fail "c1 reaches c2"
 check "c1 reaches c2 over wnet's bridge"
-[ "$(inside timeout 3 busybox nc 10.20.0.1 8080 </dev/null)" = hello-from-c2 ] ||
+until_says hello-from-c2 inside timeout 3 busybox nc 10.20.0.1 8080 </dev/null ||
     fail "the host reaches c2's published port"
 check "-p 8080:7000 reaches c2 from the host"
 inside podman network connect back c1
