@@ -240,6 +240,29 @@ fn plugin_calls_as_a_runtime_makes_them() {
     assert!(!wnet(&["sandbox", "ls"]).contains("cni-ctr-c"));
     c.remove().unwrap();
 
+    // GC (spec 1.1): what the runtime no longer lists on this network goes, the rest
+    // stays.
+    let g = netns("g");
+    let pg = g.path().display().to_string();
+    ok("ADD", "ctr-g", &pg, "eth0", "", &web);
+    let mut gc = web.clone();
+    gc["cniVersion"] = json!("1.1.0");
+    gc["cni.dev/valid-attachments"] = json!([
+        {"containerID": "ctr-a", "ifname": "eth0"},
+        {"containerID": "ctr-b", "ifname": "eth0"},
+    ]);
+    assert_eq!(ok("GC", "", "", "", "", &gc), Value::Null);
+    let left = wnet(&["sandbox", "ls", "-q"]);
+    assert!(
+        !left.contains("cni-ctr-g") && left.contains("cni-ctr-a") && left.contains("cni-ctr-b"),
+        "{left}"
+    );
+    assert!(
+        wnet(&["sandbox", "inspect", "cni-ctr-a"]).contains("\"back\""),
+        "a's other network is not this GC's"
+    );
+    g.remove().unwrap();
+
     // DEL: idempotent, also once the namespace is gone; the sandbox goes with its last
     // network.
     ok("DEL", "ctr-a", &pa, "eth0", "", &web);

@@ -108,6 +108,20 @@ pub struct NetConf {
     /// `--host`: the daemon, as unix:///PATH.
     #[serde(default)]
     pub host: Option<String>,
+    /// GC (spec 1.1): the attachments the runtime still has; wnet's others on this
+    /// network go.
+    #[serde(default, rename = "cni.dev/valid-attachments")]
+    pub valid_attachments: Vec<Attachment>,
+}
+
+/// One entry of `cni.dev/valid-attachments`.
+#[derive(Debug, Deserialize)]
+pub struct Attachment {
+    /// The container.
+    #[serde(rename = "containerID")]
+    pub container_id: String,
+    /// Its interface.
+    pub ifname: String,
 }
 
 /// The `ipam` section.
@@ -247,10 +261,11 @@ pub async fn run(b: &Backend, env: &Env, conf: &NetConf) -> Result<Option<Value>
         "ADD" => add(b, env, conf).await.map(Some),
         "DEL" => del(b, env, conf).await.map(|()| None),
         "CHECK" => check(b, env, conf).await.map(|()| None),
+        "GC" => gc(b, conf).await.map(|()| None),
         "STATUS" => Ok(None),
         other => Err(CniError::new(
             INVALID_ENV,
-            format!("CNI_COMMAND `{other}`: wnet answers ADD, DEL, CHECK, STATUS and VERSION"),
+            format!("CNI_COMMAND `{other}`: wnet answers ADD, DEL, CHECK, GC, STATUS and VERSION"),
         )),
     }
 }
@@ -446,6 +461,41 @@ async fn del(b: &Backend, env: &Env, conf: &NetConf) -> Result<(), CniError> {
         )
         .await
         .map_err(failed)?;
+    }
+    Ok(())
+}
+
+/// GC: every container wnet connected to this network through CNI that the runtime
+/// no longer lists is disconnected, as its DEL would have.
+async fn gc(b: &Backend, conf: &NetConf) -> Result<(), CniError> {
+    let sandboxes = b
+        .call(Method::GET, "/sandboxes", None)
+        .await
+        .map_err(failed)?;
+    for sb in sandboxes.as_array().into_iter().flatten() {
+        let Some(container_id) = sb["Id"].as_str().and_then(|id| id.strip_prefix("cni-")) else {
+            continue;
+        };
+        let Some(e) = sb["Endpoints"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|e| e["Network"] == conf.name.as_str())
+        else {
+            continue;
+        };
+        let valid = conf
+            .valid_attachments
+            .iter()
+            .any(|a| a.container_id == container_id && e["Interface"] == a.ifname.as_str());
+        if !valid {
+            let env = Env {
+                command: "GC".to_owned(),
+                container_id: container_id.to_owned(),
+                ..Env::default()
+            };
+            del(b, &env, conf).await?;
+        }
     }
     Ok(())
 }
