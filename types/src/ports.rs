@@ -20,6 +20,20 @@ pub enum Protocol {
     Sctp,
 }
 
+impl Protocol {
+    /// Every protocol wnet publishes.
+    pub const ALL: [Protocol; 3] = [Protocol::Tcp, Protocol::Udp, Protocol::Sctp];
+
+    /// Its IP protocol number, as libnetwork's `Proto` and the kernel's `inet_proto`.
+    pub fn number(self) -> u8 {
+        match self {
+            Protocol::Tcp => 6,
+            Protocol::Udp => 17,
+            Protocol::Sctp => 132,
+        }
+    }
+}
+
 impl std::fmt::Display for Protocol {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
@@ -74,16 +88,12 @@ pub struct PortBinding {
     pub host_port_end: u16,
 }
 
-/// The protocol numbers and names wnet publishes.
-pub const PROTOCOLS: [(u8, &str); 3] = [(6, "tcp"), (17, "udp"), (132, "sctp")];
-
 impl PortBinding {
-    /// The protocol's name (`tcp`), or an error naming the number.
-    pub fn protocol(&self) -> Result<&'static str> {
-        PROTOCOLS
-            .iter()
-            .find(|(n, _)| *n == self.proto)
-            .map(|(_, name)| *name)
+    /// The protocol, or an error naming the number.
+    pub fn protocol(&self) -> Result<Protocol> {
+        Protocol::ALL
+            .into_iter()
+            .find(|p| p.number() == self.proto)
             .ok_or_else(|| {
                 Error::invalid_parameter(format!(
                     "port {}: protocol number {} is not tcp (6), udp (17) or sctp (132)",
@@ -103,10 +113,10 @@ impl PortBinding {
         let (rest, proto) = match s.rsplit_once('/') {
             Some((rest, p)) => (
                 rest,
-                PROTOCOLS
-                    .iter()
-                    .find(|(_, name)| *name == p)
-                    .map(|(n, _)| *n)
+                Protocol::ALL
+                    .into_iter()
+                    .find(|known| known.to_string() == p)
+                    .map(Protocol::number)
                     .ok_or_else(|| bad(&format!("protocol `{p}` is not tcp, udp or sctp")))?,
             ),
             None => (s, 6),
@@ -165,8 +175,11 @@ impl std::fmt::Display for PortBinding {
         if self.host_port_end > self.host_port {
             write!(f, "-{}", self.host_port_end)?;
         }
-        let proto = self.protocol().unwrap_or("?");
-        write!(f, ":{}/{proto}", self.port)
+        write!(f, ":{}/", self.port)?;
+        match self.protocol() {
+            Ok(p) => write!(f, "{p}"),
+            Err(_) => f.write_str("?"),
+        }
     }
 }
 

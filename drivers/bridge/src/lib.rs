@@ -134,11 +134,7 @@ fn port_mappings(
     use std::net::IpAddr;
     let mut out = Vec::new();
     for b in bindings {
-        let protocol = match b.protocol()? {
-            "udp" => firewall::Protocol::Udp,
-            "sctp" => firewall::Protocol::Sctp,
-            _ => firewall::Protocol::Tcp,
-        };
+        let protocol = b.protocol()?;
         let (host_port, host_port_end) = match b.host_port {
             0 => (49153, 60999),
             p => (p, b.host_port_end.max(p)),
@@ -662,11 +658,7 @@ impl NetworkDriver for Bridge {
         ep.published = published
             .iter()
             .map(|p| PortBinding {
-                proto: match p.protocol {
-                    firewall::Protocol::Tcp => 6,
-                    firewall::Protocol::Udp => 17,
-                    firewall::Protocol::Sctp => 132,
-                },
+                proto: p.protocol.number(),
                 ip: p.container_ip.to_string(),
                 port: p.container_port,
                 host_ip: p.host_ip.map(|ip| ip.to_string()).unwrap_or_default(),
@@ -849,8 +841,10 @@ mod tests {
         let mut h = Harness::<Bridge>::new();
         h.create_network(request("net1", &[])).unwrap();
         let endpoint = |id: &str, v6: bool, ports: &[&str]| {
-            let ports: Vec<PortBinding> =
-                ports.iter().map(|p| PortBinding::parse(p).unwrap()).collect();
+            let ports: Vec<PortBinding> = ports
+                .iter()
+                .map(|p| PortBinding::parse(p).unwrap())
+                .collect();
             EndpointRequest {
                 network_id: "net1".into(),
                 endpoint_id: id.into(),

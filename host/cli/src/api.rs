@@ -691,9 +691,9 @@ fn endpoint_json<const N: usize>(
 ) -> Value {
     let mut v = json!({
         "EndpointID": e.id,
-        "MacAddress": e.mac_address.map(|m| m.to_string()).unwrap_or_default(),
-        "IPv4Address": e.address.map(|a| a.to_string()).unwrap_or_default(),
-        "IPv6Address": e.address_ipv6.map(|a| a.to_string()).unwrap_or_default(),
+        "MacAddress": text(e.mac_address),
+        "IPv4Address": text(e.address),
+        "IPv6Address": text(e.address_ipv6),
         "Aliases": e.aliases,
     });
     // The ports asked for at connect (the driver's endpoint info has them as bound).
@@ -706,6 +706,11 @@ fn endpoint_json<const N: usize>(
         v[k] = x;
     }
     v
+}
+
+/// A value as JSON text; `""` when there is none.
+fn text(v: Option<impl ToString>) -> Value {
+    json!(v.map(|v| v.to_string()).unwrap_or_default())
 }
 
 fn sandbox_json(c: &Controller, sb: &wnet_core::Sandbox) -> Result<Value, ApiError> {
@@ -722,24 +727,8 @@ fn sandbox_json(c: &Controller, sb: &wnet_core::Sandbox) -> Result<Value, ApiErr
                     "Interface",
                     json!(iface.map(|i| i.dst_name.clone()).unwrap_or_default()),
                 ),
-                (
-                    "Gateway",
-                    json!(
-                        iface
-                            .and_then(|i| i.gateway)
-                            .map(|g| g.to_string())
-                            .unwrap_or_default()
-                    ),
-                ),
-                (
-                    "IPv6Gateway",
-                    json!(
-                        iface
-                            .and_then(|i| i.gateway_ipv6)
-                            .map(|g| g.to_string())
-                            .unwrap_or_default()
-                    ),
-                ),
+                ("Gateway", text(iface.and_then(|i| i.gateway))),
+                ("IPv6Gateway", text(iface.and_then(|i| i.gateway_ipv6))),
             ],
         ));
     }

@@ -228,6 +228,19 @@ where
     F: FnOnce(Rc<backend::Backend>) -> Fut,
     Fut: Future<Output = anyhow::Result<()>>,
 {
+    on_backend(g, named, f).map(|()| ExitCode::SUCCESS)
+}
+
+/// [`with_backend`], handing back what `f` answers.
+fn on_backend<T, F, Fut>(
+    g: &Globals,
+    named: Option<&[(DriverKind, String)]>,
+    f: F,
+) -> anyhow::Result<T>
+where
+    F: FnOnce(Rc<backend::Backend>) -> Fut,
+    Fut: Future<Output = anyhow::Result<T>>,
+{
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -238,8 +251,7 @@ where
         if let Ok(b) = Rc::try_unwrap(b) {
             b.finish();
         }
-        result?;
-        Ok(ExitCode::SUCCESS)
+        result
     })
 }
 
@@ -339,8 +351,9 @@ fn main() -> ExitCode {
     }
 }
 
-/// `wnet` as a CNI plugin: settings from the `WNET_*` environment only (a runtime passes
-/// no flags), the result or a CNI error object on stdout.
+/// `wnet` as a CNI plugin: settings from the network configuration, else the `WNET_*`
+/// environment (a runtime passes no flags); the result or a CNI error object on
+/// stdout.
 fn cni_main() -> ExitCode {
     use commands::cni;
     let env = cni::Env::from_process();
@@ -381,22 +394,17 @@ fn cni_main() -> ExitCode {
         ),
         (DriverKind::Ipam, "default".to_owned()),
     ];
-    let host = conf
-        .host
-        .clone()
-        .or_else(|| std::env::var("WNET_HOST").ok());
-    let outcome = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| anyhow::anyhow!(e))
-        .and_then(|rt| {
-            rt.block_on(async {
-                let b = backend::Backend::open(host.as_deref(), &settings, Some(&named)).await?;
-                let result = cni::run(&b, &env, &conf).await;
-                b.finish();
-                Ok(result)
-            })
-        });
+    let g = Globals {
+        settings,
+        host: conf
+            .host
+            .clone()
+            .or_else(|| std::env::var("WNET_HOST").ok()),
+    };
+    let (env, conf) = (&env, &conf);
+    let outcome = on_backend(&g, Some(&named), |b| async move {
+        Ok(cni::run(&b, env, conf).await)
+    });
     match outcome {
         Ok(Ok(Some(result))) => {
             print(&result);

@@ -144,11 +144,7 @@ fn port_element(p: &PortMapping) -> (&'static str, crate::nfnl::Element) {
             std::net::IpAddr::V6(a) => push(buf, &a.octets()),
         }
     }
-    let proto = match p.protocol {
-        Protocol::Tcp => 6,
-        Protocol::Udp => 17,
-        Protocol::Sctp => 132,
-    };
+    let proto = p.protocol.number();
     let mut key = Vec::new();
     if let Some(h) = p.host_ip {
         ip(&mut key, h);

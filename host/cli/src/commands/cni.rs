@@ -377,25 +377,26 @@ async fn add(b: &Backend, env: &Env, conf: &NetConf) -> Result<Value, CniError> 
         return Err(failed(e));
     }
     let endpoint = endpoint_of(b, env, conf)
-        .await?
+        .await
         .ok_or_else(|| CniError::new(WNET_FAILED, "connected, but the endpoint is not found"))?;
     Ok(result(&conf.cni_version, env, &endpoint))
 }
 
 /// The container's endpoint on the network, as the sandbox's inspect shows it.
-async fn endpoint_of(b: &Backend, env: &Env, conf: &NetConf) -> Result<Option<Value>, CniError> {
-    let Ok(sb) = b
+async fn endpoint_of(b: &Backend, env: &Env, conf: &NetConf) -> Option<Value> {
+    let sb = b
         .call(Method::GET, &format!("/sandboxes/{}", env.sandbox()), None)
         .await
-    else {
-        return Ok(None);
-    };
-    Ok(sb["Endpoints"]
-        .as_array()
-        .into_iter()
-        .flatten()
+        .ok()?;
+    on_network(&sb, conf).cloned()
+}
+
+/// A sandbox's endpoint (in its inspect) on the configuration's network.
+fn on_network<'a>(sb: &'a Value, conf: &NetConf) -> Option<&'a Value> {
+    sb["Endpoints"]
+        .as_array()?
+        .iter()
         .find(|e| e["Network"] == conf.name.as_str())
-        .cloned())
 }
 
 /// The spec's result for an endpoint: its interface, addresses, default routes.
@@ -438,7 +439,7 @@ fn result(version: &str, env: &Env, e: &Value) -> Value {
 /// again, and when the namespace went first).
 async fn del(b: &Backend, env: &Env, conf: &NetConf) -> Result<(), CniError> {
     env.need("CNI_CONTAINERID", &env.container_id)?;
-    if endpoint_of(b, env, conf).await?.is_some() {
+    if endpoint_of(b, env, conf).await.is_some() {
         let body = json!({ "Container": env.sandbox(), "Force": true });
         b.call(
             Method::POST,
@@ -476,12 +477,7 @@ async fn gc(b: &Backend, conf: &NetConf) -> Result<(), CniError> {
         let Some(container_id) = sb["Id"].as_str().and_then(|id| id.strip_prefix("cni-")) else {
             continue;
         };
-        let Some(e) = sb["Endpoints"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|e| e["Network"] == conf.name.as_str())
-        else {
+        let Some(e) = on_network(sb, conf) else {
             continue;
         };
         let valid = conf
@@ -503,7 +499,7 @@ async fn gc(b: &Backend, conf: &NetConf) -> Result<(), CniError> {
 /// CHECK: the container is connected, with the interface the runtime named.
 async fn check(b: &Backend, env: &Env, conf: &NetConf) -> Result<(), CniError> {
     env.need("CNI_CONTAINERID", &env.container_id)?;
-    let Some(e) = endpoint_of(b, env, conf).await? else {
+    let Some(e) = endpoint_of(b, env, conf).await else {
         return Err(CniError::new(
             WNET_FAILED,
             format!(
