@@ -46,12 +46,43 @@ pub struct File {
     /// Docker's `default-address-pools`: where networks without `--subnet` take theirs.
     #[serde(default)]
     pub default_address_pools: Vec<PoolEntry>,
+    /// Docker's remote plugin protocol (`wnet daemon --docker-plugin`).
+    #[serde(default)]
+    pub docker_plugin: DockerPluginEntry,
     /// Limits of drivers whose manifest sets none.
     #[serde(default)]
     pub limits: LimitsEntry,
     /// The most a driver's manifest may ask for.
     #[serde(default)]
     pub ceilings: LimitsEntry,
+}
+
+/// The `[docker-plugin]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DockerPluginEntry {
+    /// `--docker-plugin`: the plugin's name; none serves no plugin.
+    pub name: Option<String>,
+    /// `--docker-plugin-dir`.
+    pub dir: Option<PathBuf>,
+    /// `--docker-plugin-driver`.
+    pub driver: Option<String>,
+}
+
+/// Where dockerd looks for plugins' sockets.
+pub const DEFAULT_DOCKER_PLUGIN_DIR: &str = "/run/docker/plugins";
+/// The wnet driver of Docker networks that name none (`-o wnet.driver=`).
+pub const DEFAULT_DOCKER_PLUGIN_DRIVER: &str = "bridge";
+
+/// How the daemon serves Docker's remote plugin protocol.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DockerPlugin {
+    /// The plugin's name: `docker network create -d NAME`; its socket is `<dir>/NAME.sock`.
+    pub name: Option<String>,
+    /// Where dockerd finds plugins' sockets.
+    pub dir: PathBuf,
+    /// The wnet driver of Docker networks whose options name none.
+    pub driver: String,
 }
 
 /// One `[[default-address-pools]]` entry.
@@ -150,6 +181,8 @@ pub struct Settings {
     pub default_address_pools: Vec<AddressPool>,
     /// Drivers get the firewall capability.
     pub firewall: bool,
+    /// Docker's remote plugin protocol.
+    pub docker_plugin: DockerPlugin,
     /// Limits of drivers whose manifest sets none.
     pub default_limits: Limits,
     /// The most a manifest may ask for.
@@ -279,6 +312,17 @@ impl Settings {
                 .unwrap_or_else(|| "warn".to_owned()),
             default_address_pools,
             firewall: file.firewall.unwrap_or(true),
+            docker_plugin: DockerPlugin {
+                name: file.docker_plugin.name,
+                dir: file
+                    .docker_plugin
+                    .dir
+                    .unwrap_or_else(|| DEFAULT_DOCKER_PLUGIN_DIR.into()),
+                driver: file
+                    .docker_plugin
+                    .driver
+                    .unwrap_or_else(|| DEFAULT_DOCKER_PLUGIN_DRIVER.into()),
+            },
             default_limits,
             ceilings,
         })

@@ -46,21 +46,75 @@ async fn serve(settings: &Settings, socket: &Path) -> anyhow::Result<ExitCode> {
             drivers.reload().await;
         }
     });
+    let plugin = match &settings.docker_plugin.name {
+        Some(name) => Some(docker_listener(settings, name)?),
+        None => None,
+    };
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
+    let (stopping, stopped) = tokio::sync::watch::channel(false);
     let stop = async move {
         tokio::select! {
             _ = term.recv() => {}
             _ = int.recv() => {}
         }
         tracing::info!("stopping: finishing the requests in flight");
+        let _ = stopping.send(true);
     };
-    axum::serve(listener, crate::api::router(local.api()))
-        .with_graceful_shutdown(stop)
-        .await
-        .context("serving the API")?;
+    let signalled = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let api = axum::serve(listener, crate::api::router(local.api()))
+        .with_graceful_shutdown(signalled(stopped.clone()));
+    let docker = async {
+        let Some((listener, path, name)) = plugin else {
+            return Ok(());
+        };
+        let router = crate::docker::router(crate::docker::Plugin {
+            controller: local.controller.clone(),
+            name: name.clone(),
+            default_driver: settings.docker_plugin.driver.clone(),
+        });
+        let served = axum::serve(listener, router)
+            .with_graceful_shutdown(signalled(stopped.clone()))
+            .await;
+        // A socket left behind costs dockerd ~15 s of retries per call; gone, dockerd
+        // says at once that the plugin is not there.
+        let _ = std::fs::remove_file(&path);
+        served.with_context(|| format!("serving Docker plugin `{name}`"))
+    };
+    let (api, docker, ()) = tokio::join!(api, docker, stop);
+    api.context("serving the API")?;
+    docker?;
     reloads.abort();
     let _ = std::fs::remove_file(socket);
     local.finish();
     Ok(ExitCode::SUCCESS)
+}
+
+/// The Docker plugin's socket, `<dir>/NAME.sock`, listening.
+fn docker_listener(
+    settings: &Settings,
+    name: &str,
+) -> anyhow::Result<(UnixListener, std::path::PathBuf, String)> {
+    if !wnet_core::valid_name(name) {
+        bail!(
+            "Docker plugin name `{name}`: use letters, digits, `_`, `.` and `-`, starting with a letter or digit, as `wnet`"
+        );
+    }
+    let dir = &settings.docker_plugin.dir;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let path = dir.join(format!("{name}.sock"));
+    // Same rule as the API's socket: a file nobody answers on is a dead daemon's.
+    if std::os::unix::net::UnixStream::connect(&path).is_ok() {
+        bail!(
+            "something already answers on {}: another plugin named `{name}`; stop it, or give another --docker-plugin",
+            path.display()
+        );
+    }
+    let _ = std::fs::remove_file(&path);
+    let listener = UnixListener::bind(&path)
+        .with_context(|| format!("cannot listen on {}", path.display()))?;
+    tracing::info!(socket = %path.display(), plugin = name, "serving Docker's remote plugin protocol");
+    Ok((listener, path, name.to_owned()))
 }

@@ -142,6 +142,10 @@ impl Local {
             default_address_pools: settings.default_address_pools.clone(),
             ..Config::default()
         })?;
+        // Networks Docker made through the remote plugin protocol record the pools and
+        // addresses Docker assigned; this IPAM is what they name.
+        controller
+            .register_ipam_driver(wnet_core::ASSIGNED_IPAM, Arc::new(wnet_core::AssignedIpam))?;
         let runtime = Runtime::with_engine(
             engine
                 .join()

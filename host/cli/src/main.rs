@@ -4,6 +4,7 @@ mod api;
 mod backend;
 mod commands;
 mod daemon;
+mod docker;
 mod local;
 
 use std::path::PathBuf;
@@ -85,6 +86,18 @@ enum Command {
         /// The socket; default the config file's `socket`, else `<run-dir>/wnet.sock`.
         #[arg(long)]
         socket: Option<PathBuf>,
+        /// Also serve Docker's remote network and IPAM plugin protocol as plugin NAME
+        /// (`docker network create -d NAME --ipam-driver NAME`), on
+        /// `<docker-plugin-dir>/NAME.sock`; default the config's `[docker-plugin] name`.
+        #[arg(long, value_name = "NAME")]
+        docker_plugin: Option<String>,
+        /// Where dockerd looks for plugins' sockets; default /run/docker/plugins.
+        #[arg(long, value_name = "DIR")]
+        docker_plugin_dir: Option<PathBuf>,
+        /// The wnet driver of Docker networks that name none with `-o wnet.driver=`;
+        /// default bridge.
+        #[arg(long, value_name = "DRIVER")]
+        docker_plugin_driver: Option<String>,
     },
     /// Print a shell completion script (source it, or put it where your shell looks).
     Completion {
@@ -310,9 +323,23 @@ fn main() -> ExitCode {
                 SandboxCommand::Rm { sandboxes } => s::rm(&c, &sandboxes).await,
             }
         }),
-        Command::Daemon { socket } => {
+        Command::Daemon {
+            socket,
+            docker_plugin,
+            docker_plugin_dir,
+            docker_plugin_driver,
+        } => {
             let socket = socket.unwrap_or_else(|| g.settings.socket.clone());
-            daemon::run(&g.settings, &socket)
+            let mut settings = g.settings;
+            let plugin = &mut settings.docker_plugin;
+            plugin.name = docker_plugin.or(plugin.name.take());
+            if let Some(dir) = docker_plugin_dir {
+                plugin.dir = dir;
+            }
+            if let Some(driver) = docker_plugin_driver {
+                plugin.driver = driver;
+            }
+            daemon::run(&settings, &socket)
         }
         Command::Completion { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "wnet", &mut std::io::stdout());

@@ -310,7 +310,10 @@ impl Controller {
             })
     }
 
-    pub(crate) fn ipam(&self, name: &str) -> Result<Arc<dyn IpamDriver>, Error> {
+    /// The IPAM driver registered as `name`: for engines that reach IPAM directly (Docker's
+    /// remote IPAM protocol); call it inside [`crate::store::operation`] so that what it
+    /// writes to its `kv` commits.
+    pub fn ipam(&self, name: &str) -> Result<Arc<dyn IpamDriver>, Error> {
         let ipams = self
             .inner
             .ipams

@@ -22,6 +22,9 @@ use crate::store;
 /// How to create an endpoint (`docker network connect`'s `--ip`, `--ip6`, MAC).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EndpointOptions {
+    /// The endpoint's id: none for a new one; an engine that names its endpoints itself
+    /// (Docker's remote-driver protocol) gives its own, 64 hex digits.
+    pub id: Option<String>,
     /// A preferred IPv4 address.
     pub ipv4_address: Option<Ipv4Addr>,
     /// A preferred IPv6 address.
@@ -287,7 +290,9 @@ impl Endpoint {
         let ipv4_gateway = offers_gateway && info.gateway.is_some() && !taken(false);
         let ipv6_gateway = offers_gateway && info.gateway_ipv6.is_some() && !taken(true);
         let interface = match &info.interface_name {
+            // The engine moves and configures it when it has made the namespace.
             None => None,
+            Some(_) if sb.external_key => None,
             Some(names) => Some(Interface {
                 src_name: names.src_name.clone(),
                 dst_name: sandbox_ifname(names.dst_name.as_deref(), &names.dst_prefix, &others)
@@ -553,6 +558,11 @@ pub(crate) async fn create(
             name: bad.clone(),
         });
     }
+    if let Some(id) = options.id.as_deref().filter(|id| !ids::valid_id(id)) {
+        return Err(Error::InvalidConfig(format!(
+            "endpoint id `{id}`: an id is 64 lowercase hexadecimal digits"
+        )));
+    }
     let _op = ctrl.network_lock(network_id).await;
     let (network, sandbox) = {
         let state = ctrl.state();
@@ -561,9 +571,14 @@ pub(crate) async fn create(
             .get(network_id)
             .cloned()
             .ok_or_else(|| Error::NetworkNotFound(network_id.to_owned()))?;
-        if state.endpoints_of(network_id).any(|e| e.name == name) {
+        if state.endpoints_of(network_id).any(|e| e.name == name)
+            || options
+                .id
+                .as_ref()
+                .is_some_and(|id| state.endpoints.contains_key(id))
+        {
             return Err(Error::DuplicateEndpointName {
-                name: name.to_owned(),
+                name: options.id.clone().unwrap_or_else(|| name.to_owned()),
                 network: network.name,
             });
         }
@@ -577,6 +592,12 @@ pub(crate) async fn create(
                     .ok_or_else(|| Error::SandboxNotFound(id.clone()))?,
             ),
         };
+        if let Some(sb) = sandbox.as_ref().filter(|sb| sb.external_key) {
+            return Err(Error::InvalidConfig(format!(
+                "sandbox `{}`: its engine makes its namespace later, so no endpoint can be created inside it; create the endpoint without a sandbox and join it",
+                sb.id
+            )));
+        }
         (network, sandbox)
     };
     if skips_ipam(&network.driver)
@@ -615,7 +636,7 @@ pub(crate) async fn create(
         ipam_options.insert(keys::MAC_ADDRESS, mac.to_string());
     }
     let mut ep = EndpointRecord {
-        id: ids::new_id(),
+        id: options.id.clone().unwrap_or_else(ids::new_id),
         name: name.to_owned(),
         network_id: network.id.clone(),
         mac_address: mac,

@@ -30,6 +30,14 @@ pub enum Error {
         /// The existing network's id.
         id: String,
     },
+    /// A network with this id exists (an engine gave the id of one it made before).
+    #[error("a network with id `{id}` exists already (`{name}`)")]
+    DuplicateNetworkId {
+        /// The id.
+        id: String,
+        /// The existing network's name.
+        name: String,
+    },
     /// An endpoint with this name exists in the network.
     #[error(
         "endpoint with name `{name}` already exists in network `{network}`: choose another name"
@@ -273,6 +281,7 @@ impl Error {
                 ErrorKind::NotFound
             }
             DuplicateNetworkName { .. }
+            | DuplicateNetworkId { .. }
             | DuplicateEndpointName { .. }
             | DuplicateSandbox { .. }
             | DuplicateDriver { .. }

@@ -9,6 +9,15 @@ pub(crate) fn new_id() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Whether `id` has the shape of the ids wnet makes: 64 lowercase hexadecimal digits
+/// (an engine that names its objects, as Docker does, must give ids of that shape).
+pub(crate) fn valid_id(id: &str) -> bool {
+    id.len() == 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
 /// A random locally administered unicast MAC (libnetwork's `GenerateRandomMAC`).
 pub(crate) fn random_mac() -> MacAddress {
     let mut bytes = [0u8; 6];

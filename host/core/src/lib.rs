@@ -19,6 +19,7 @@
 //! # Ok(()) }
 //! ```
 
+mod assigned;
 mod controller;
 mod driver;
 mod endpoint;
@@ -33,6 +34,7 @@ mod rollback;
 mod sandbox;
 pub mod store;
 
+pub use assigned::{ASSIGNED_IPAM, AssignedIpam};
 pub use controller::{AddressPool, Config, Controller};
 pub use driver::{DriverError, Fault, IpamDriver, NetworkDriver};
 pub use endpoint::{Endpoint, EndpointOptions, JoinOptions, check_join_info};

@@ -183,6 +183,10 @@ pub struct SandboxRecord {
     /// wnet recorded it, or without a kernel).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inode: Option<u64>,
+    /// The engine makes the namespace and configures the interfaces
+    /// ([`crate::SandboxOptions::external_key`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub external_key: bool,
 }
 
 impl SandboxRecord {

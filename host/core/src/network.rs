@@ -39,6 +39,9 @@ impl IpamConfig {
 /// How to create a network: `docker network create`'s flags.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NetworkOptions {
+    /// The network's id: none for a new one; an engine that names its networks itself
+    /// (Docker, through its remote-driver protocol) gives its own, 64 hex digits.
+    pub id: Option<String>,
     /// `--ipam-driver`; none for the controller's default.
     pub ipam_driver: Option<String>,
     /// The IPAM address space; none for the driver's default for the network's scope.
@@ -64,6 +67,7 @@ pub struct NetworkOptions {
 impl Default for NetworkOptions {
     fn default() -> Self {
         NetworkOptions {
+            id: None,
             ipam_driver: None,
             address_space: None,
             ipam_options: Options::new(),
@@ -265,11 +269,24 @@ impl Controller {
         if skips_ipam(driver) {
             validate_without_ipam(driver, name, &options)?;
         }
+        if let Some(id) = options.id.as_deref().filter(|id| !ids::valid_id(id)) {
+            return Err(Error::InvalidConfig(format!(
+                "network id `{id}`: an id is 64 lowercase hexadecimal digits"
+            )));
+        }
         let _networks = self.inner.networks_lock.clone().lock_owned().await;
         if let Some(existing) = self.state().network_by_name(name) {
             return Err(Error::DuplicateNetworkName {
                 name: name.to_owned(),
                 id: existing.id.clone(),
+            });
+        }
+        if let Some(id) = options.id.as_deref()
+            && let Some(existing) = self.state().networks.get(id)
+        {
+            return Err(Error::DuplicateNetworkId {
+                id: id.to_owned(),
+                name: existing.name.clone(),
             });
         }
         let network_driver = self.driver(driver)?;
@@ -302,7 +319,7 @@ impl Controller {
             }
         };
         let mut record = NetworkRecord {
-            id: ids::new_id(),
+            id: options.id.clone().unwrap_or_else(ids::new_id),
             name: name.to_owned(),
             driver: driver.to_owned(),
             scope: capability.data_scope,

@@ -23,6 +23,11 @@ impl Controller {
             let os = self.inner.config.os.clone();
             for sandbox in self.sandboxes() {
                 let Ok(record) = sandbox.info() else { continue };
+                // Its engine makes and removes the namespace and says when the
+                // endpoints go (Docker's Leave and DeleteEndpoint).
+                if record.external_key {
+                    continue;
+                }
                 if os.alive(&record.os()).await {
                     repairs.extend(self.drop_broken_endpoints(&sandbox).await);
                     continue;

@@ -21,6 +21,11 @@ pub struct SandboxOptions {
     pub host_namespace: bool,
     /// Options and labels, passed to drivers at join (exposed and published ports).
     pub options: Options,
+    /// The engine makes the namespace `key` names only after the joins, and moves and
+    /// configures each interface itself (libnetwork's `OptionUseExternalKey`, Docker's
+    /// way): wnet records the joins and leaves its drivers' interfaces in the host's
+    /// namespace for the engine to take. Needs `key`.
+    pub external_key: bool,
 }
 
 /// A sandbox (a handle: cheap to clone, reads the controller's current record).
@@ -123,7 +128,19 @@ impl Controller {
         if self.state().sandboxes.contains_key(id) {
             return Err(Error::DuplicateSandbox { id: id.to_owned() });
         }
-        let os = if options.host_namespace {
+        let os = if options.external_key {
+            let Some(key) = options.key.as_ref().filter(|_| !options.host_namespace) else {
+                return Err(Error::InvalidConfig(format!(
+                    "sandbox `{id}`: a sandbox whose namespace the engine makes needs that namespace's path, and cannot be the host's namespace"
+                )));
+            };
+            crate::osl::OsSandbox {
+                key: key.clone(),
+                owned: false,
+                host: false,
+                inode: None,
+            }
+        } else if options.host_namespace {
             if let Some(key) = &options.key {
                 return Err(Error::InvalidConfig(format!(
                     "sandbox `{id}`: a sandbox in the host's namespace cannot also adopt namespace `{key}`; give one or the other"
@@ -150,6 +167,7 @@ impl Controller {
             options: options.options,
             endpoints: Vec::new(),
             inode: os.inode,
+            external_key: options.external_key,
         };
         if let Err(e) = self.save_sandbox(&record) {
             if let Err(undo) = self.inner.config.os.remove(&os).await {
