@@ -629,7 +629,9 @@ impl NetworkDriver for Bridge {
     }
 
     /// Publishes the endpoint's ports (its own `com.docker.network.portmap`, else the
-    /// sandbox's, as Docker passes them) through the host's firewall.
+    /// sandbox's, as Docker passes them) through the host's firewall. The sandbox's are
+    /// the container's, published once per family: through the endpoint that is its
+    /// gateway of that family, as libnetwork programs external connectivity only there.
     fn program_external_connectivity(
         &mut self,
         request: ExternalConnectivityRequest,
@@ -637,16 +639,33 @@ impl NetworkDriver for Bridge {
         let key = endpoint_key(&request.network_id, &request.endpoint_id);
         let mut ep: Endpoint = kv::get_json(&key)?
             .ok_or_else(|| Error::not_found(format!("endpoint {}", request.endpoint_id)))?;
-        let bindings = if ep.ports.is_empty() {
+        let own = !ep.ports.is_empty();
+        let bindings = if own {
+            ep.ports.clone()
+        } else if request.ipv4_gateway || request.ipv6_gateway {
             wnet_sdk::ports::from_options(&request.options)?
         } else {
-            ep.ports.clone()
+            Vec::new()
         };
         if bindings.is_empty() {
             return Ok(());
         }
         let net = load_network(&request.network_id)?;
-        let wanted = port_mappings(&net, &ep, &bindings)?;
+        let mut wanted = port_mappings(&net, &ep, &bindings)?;
+        if !own {
+            // The container's ports: each family through the endpoint that is the
+            // sandbox's gateway of that family.
+            wanted.retain(|m| {
+                if m.container_ip.is_ipv4() {
+                    request.ipv4_gateway
+                } else {
+                    request.ipv6_gateway
+                }
+            });
+            if wanted.is_empty() {
+                return Ok(());
+            }
+        }
         let published = firewall::publish(&request.network_id, &request.endpoint_id, &wanted)
             .map_err(|e| {
                 if e.kind == wnet_sdk::ErrorKind::Unavailable {
@@ -904,6 +923,51 @@ mod tests {
             e.message.contains("[2001:db8::1]:9443:443") && e.message.contains("no IPv6 address"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_container_s_ports_go_through_its_gateway_endpoint_of_each_family() {
+        let mut h = Harness::<Bridge>::new();
+        h.create_network(request("net1", &[])).unwrap();
+        let ports = [PortBinding::parse("8080:80").unwrap()];
+        let sandbox_ports: wnet_sdk::Options =
+            [(keys::PORT_MAP, serde_json::to_string(&ports).unwrap())]
+                .into_iter()
+                .collect();
+        for id in ["e1", "e2"] {
+            h.create_endpoint(EndpointRequest {
+                network_id: "net1".into(),
+                endpoint_id: id.into(),
+                interface: InterfaceInfo {
+                    address: Some("10.88.0.2/16".parse().unwrap()),
+                    address_ipv6: Some("fd00:88::2/64".parse().unwrap()),
+                    ..Default::default()
+                },
+                ..Default::default()
+            })
+            .unwrap();
+        }
+        let connect = |h: &mut Harness<Bridge>, id: &str, gw4: bool, gw6: bool| {
+            h.program_external_connectivity(ExternalConnectivityRequest {
+                network_id: "net1".into(),
+                endpoint_id: id.into(),
+                options: sandbox_ports.clone(),
+                ipv4_gateway: gw4,
+                ipv6_gateway: gw6,
+            })
+            .unwrap();
+            wnet_sdk::testing::published()
+                .get(&("net1".to_owned(), id.to_owned()))
+                .map(|p| p.iter().map(|m| m.container_ip).collect::<Vec<_>>())
+                .unwrap_or_default()
+        };
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        assert!(
+            connect(&mut h, "e1", false, false).is_empty(),
+            "not a gateway: none"
+        );
+        assert_eq!(connect(&mut h, "e1", true, false), [ip("10.88.0.2")]);
+        assert_eq!(connect(&mut h, "e2", false, true), [ip("fd00:88::2")]);
     }
 
     #[test]

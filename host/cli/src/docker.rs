@@ -31,7 +31,7 @@ use axum::routing::post;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
-use wnet_core::types::{AddressRequest, IpNet, MacAddress, Options, PoolRequest, RouteType};
+use wnet_core::types::{AddressRequest, IpNet, MacAddress, Options, PoolRequest, RouteType, keys};
 use wnet_core::{
     ASSIGNED_IPAM, Controller, DriverError, EndpointOptions, IpamConfig, IpamDriver, JoinOptions,
     NetworkOptions, SandboxOptions,
@@ -48,6 +48,10 @@ pub const IPAM_OPTION: &str = "wnet.ipam";
 /// The sandbox option marking a sandbox the plugin adopted for Docker (removed when its
 /// last endpoint leaves).
 const SANDBOX_MARK: &str = "wnet.docker-plugin";
+
+/// Options dockerd sends with every endpoint that are the container's: its published
+/// and exposed ports.
+const CONTAINER_KEYS: [&str; 2] = [keys::PORT_MAP, "com.docker.network.endpoint.exposedports"];
 
 /// What the plugin's handlers share.
 pub struct Plugin {
@@ -426,6 +430,13 @@ impl Plugin {
             ),
         };
         let name = req.endpoint_id.get(..12).unwrap_or(&req.endpoint_id);
+        // dockerd gives every endpoint the container's published and exposed ports; they
+        // are the container's, published once through its gateway endpoint, and come
+        // again with the join as the sandbox's.
+        let mut endpoint_options = to_options(&req.options.unwrap_or_default());
+        for key in CONTAINER_KEYS {
+            endpoint_options.remove(key);
+        }
         let endpoint = network
             .create_endpoint(
                 name,
@@ -434,7 +445,7 @@ impl Plugin {
                     ipv4_address,
                     ipv6_address,
                     mac_address,
-                    options: to_options(&req.options.unwrap_or_default()),
+                    options: endpoint_options,
                     ..EndpointOptions::default()
                 },
             )
@@ -489,7 +500,11 @@ impl Plugin {
     /// The sandbox of namespace `key`: the one wnet has, or a new one. Docker makes the
     /// namespace only when the container starts, after the joins, and moves each
     /// interface into it itself: the sandbox has an external key.
-    async fn sandbox(&self, key: &str) -> Result<(wnet_core::Sandbox, bool), Failure> {
+    async fn sandbox(
+        &self,
+        key: &str,
+        mut options: Options,
+    ) -> Result<(wnet_core::Sandbox, bool), Failure> {
         for sb in self.controller.sandboxes() {
             if sb.info().is_ok_and(|r| r.key == key) {
                 return Ok((sb, false));
@@ -504,7 +519,6 @@ impl Plugin {
                     "sandbox key `{key}` does not end in a namespace name"
                 ))
             })?;
-        let mut options = Options::new();
         options.insert(SANDBOX_MARK, &self.name);
         let sb = self
             .controller
@@ -525,15 +539,15 @@ impl Plugin {
         let req: Join = parse(body)?;
         let network = self.controller.network_by_id(&req.network_id)?;
         let endpoint = network.endpoint(&req.endpoint_id)?;
-        let (sandbox, made) = self.sandbox(&req.sandbox_key).await?;
-        let joined = endpoint
-            .join(
-                &sandbox,
-                JoinOptions {
-                    options: to_options(&req.options.unwrap_or_default()),
-                },
-            )
-            .await;
+        let mut options = to_options(&req.options.unwrap_or_default());
+        let mut container = Options::new();
+        for key in CONTAINER_KEYS {
+            if let Some(v) = options.remove(key) {
+                container.insert(key, v);
+            }
+        }
+        let (sandbox, made) = self.sandbox(&req.sandbox_key, container).await?;
+        let joined = endpoint.join(&sandbox, JoinOptions { options }).await;
         if let Err(e) = joined {
             if made && let Err(undo) = sandbox.delete().await {
                 tracing::warn!(sandbox = %sandbox.id(), error = %undo, "removing the sandbox of a failed join failed");
