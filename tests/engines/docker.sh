@@ -74,6 +74,10 @@ names=$(wnet network ls --format json)
 [[ $names == *"\"docker-${n1:0:12}\""* && $names == *'"back"'* ]] ||
     fail "Docker's networks are wnet networks: $(wnet network ls)"
 check "docker network create -d wnet: wnet networks docker-${n1:0:12} and back"
+docker network create -d wnet --internal -o wnet.name=inner inner >/dev/null
+[[ $(wnet network inspect inner) == *'"Internal": true'* ]] || fail "--internal: $(wnet network inspect inner)"
+docker network rm inner >/dev/null
+check "docker network create --internal: an internal wnet network"
 
 docker run -d --name c1 --network n1 bb sleep 300 >/dev/null
 docker run -d --name c2 --network n1 -p 8080:7000 bb \
