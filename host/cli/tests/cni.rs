@@ -210,6 +210,47 @@ fn plugin_calls_as_a_runtime_makes_them() {
         v["msg"].as_str().unwrap().contains("`eth0`, not `eth3`"),
         "{v}"
     );
+    // CHECK looks in the namespace, not only at wnet's records: an address taken off
+    // the interface by hand is found missing.
+    assert_eq!(ok("CHECK", "ctr-a", &pa, "eth1", "", &back), Value::Null);
+    let eth1_addr = r2["ips"][0]["address"].as_str().unwrap().to_owned();
+    let del = Command::new("nsenter")
+        .args([
+            &format!("--net={pa}"),
+            "ip",
+            "addr",
+            "del",
+            &eth1_addr,
+            "dev",
+            "eth1",
+        ])
+        .status()
+        .unwrap();
+    assert!(del.success());
+    let o = cni("CHECK", "ctr-a", &pa, "eth1", "", &back);
+    let (good, v) = answer(&o);
+    assert!(!good && v["code"] == 100, "{v}");
+    assert!(
+        v["msg"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("lacks its address {eth1_addr}")),
+        "{v}"
+    );
+    let add = Command::new("nsenter")
+        .args([
+            &format!("--net={pa}"),
+            "ip",
+            "addr",
+            "add",
+            &eth1_addr,
+            "dev",
+            "eth1",
+        ])
+        .status()
+        .unwrap();
+    assert!(add.success());
+    assert_eq!(ok("CHECK", "ctr-a", &pa, "eth1", "", &back), Value::Null);
 
     // Bad input: the spec's codes.
     refused(

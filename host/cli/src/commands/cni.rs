@@ -520,6 +520,54 @@ async fn check(b: &Backend, env: &Env, conf: &NetConf) -> Result<(), CniError> {
             ),
         ));
     }
+    env.need("CNI_NETNS", &env.netns)?;
+    in_namespace(env, &e).await.map_err(|why| {
+        CniError::new(
+            WNET_FAILED,
+            format!("container {}: {why}", env.container_id),
+        )
+    })
+}
+
+/// What wnet recorded for the endpoint is what the container's namespace has: the
+/// interface, up, with its MAC address and addresses.
+async fn in_namespace(env: &Env, e: &Value) -> Result<(), String> {
+    use wnet_netlink::Netlink;
+    let ns = wnet_netlink::Namespace::adopt(std::path::Path::new(&env.netns))
+        .map_err(|err| format!("namespace {}: {err}", env.netns))?;
+    let nl = wnet_netlink::RtNetlink::new();
+    let ifname = &env.ifname;
+    let link = nl
+        .link_by_name(&ns, ifname)
+        .await
+        .map_err(|err| format!("reading {ifname} in {}: {err}", env.netns))?
+        .ok_or_else(|| format!("interface {ifname} is gone from {}", env.netns))?;
+    if !link.up {
+        return Err(format!("interface {ifname} in {} is down", env.netns));
+    }
+    if let Some(mac) = e["MacAddress"].as_str().filter(|m| !m.is_empty())
+        && link.mac.map(|m| m.to_string()).as_deref() != Some(mac)
+    {
+        return Err(format!(
+            "interface {ifname} has MAC address {}, not {mac}",
+            link.mac.map(|m| m.to_string()).unwrap_or_default()
+        ));
+    }
+    let addrs = nl
+        .addrs(&ns)
+        .await
+        .map_err(|err| format!("reading addresses in {}: {err}", env.netns))?;
+    for key in ["IPv4Address", "IPv6Address"] {
+        let Some(want) = e[key].as_str().filter(|a| !a.is_empty()) else {
+            continue;
+        };
+        if !addrs
+            .iter()
+            .any(|a| a.index == link.index && a.address.to_string() == want)
+        {
+            return Err(format!("interface {ifname} lacks its address {want}"));
+        }
+    }
     Ok(())
 }
 
