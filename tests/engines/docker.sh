@@ -136,4 +136,6 @@ check "docker rm, docker network rm: no wnet network, sandbox, link or cgroup le
 echo "docker.sh: the plugin calls dockerd made:"
 sed 's/\x1b\[[0-9;]*m//g' "$W/wnetd.log" | grep -o 'docker plugin call call=[A-Za-z.]*' |
     sed 's/.*call=//' | sort | uniq -c
+# WNET_ENGINE_LOG=FILE keeps the daemon's log: every call's body and answer.
+if [ -n "${WNET_ENGINE_LOG:-}" ]; then sed 's/\x1b\[[0-9;]*m//g' "$W/wnetd.log" > "$WNET_ENGINE_LOG"; fi
 echo "docker.sh: all checks passed"

@@ -92,6 +92,10 @@ left=$(wnet sandbox ls -q)
 links=$(inside ip -o link | awk -F': ' '{print $2}' | tr '\n' ' ')
 [[ $links != *veth* ]] || fail "links left: $links"
 [[ $links == *wnweb0* ]] || fail "the network's bridge stays: $links"
-check "podman rm: no sandbox, no container link left (links: $links)"
+# (libpod_parent/conmon is Podman's own, shared by every container's monitor.)
+left=$(find /sys/fs/cgroup/*/libpod_parent -mindepth 1 -type d ! -path '*/libpod_parent/conmon' \
+    2>/dev/null || true)
+[ -z "$left" ] || fail "container cgroups left: $left"
+check "podman rm: no sandbox, no container link, no container cgroup left (links: $links)"
 wnet network rm web back >/dev/null
 echo "podman.sh: all checks passed"

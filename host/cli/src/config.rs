@@ -406,6 +406,33 @@ mod tests {
     }
 
     #[test]
+    fn the_docker_plugin_is_off_unless_named_and_its_table_is_checked() {
+        let s = parse("").unwrap();
+        assert_eq!(
+            s.docker_plugin,
+            DockerPlugin {
+                name: None,
+                dir: DEFAULT_DOCKER_PLUGIN_DIR.into(),
+                driver: DEFAULT_DOCKER_PLUGIN_DRIVER.into(),
+            }
+        );
+        let s = parse("[docker-plugin]\nname = \"wnet\"\ndir = \"/p\"\ndriver = \"macvlan\"\n")
+            .unwrap();
+        assert_eq!(
+            s.docker_plugin,
+            DockerPlugin {
+                name: Some("wnet".into()),
+                dir: "/p".into(),
+                driver: "macvlan".into(),
+            }
+        );
+        let e = parse("[docker-plugin]\nnmae = \"wnet\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("nmae"), "{e}");
+    }
+
+    #[test]
     fn the_compile_cache_is_its_own_folder_by_default() {
         let s = parse("data-dir = \"/d\"\n").unwrap();
         assert_eq!(s.cache_dir, Path::new(DEFAULT_CACHE_DIR));

@@ -98,6 +98,7 @@ async fn call(State(p): State<Arc<Plugin>>, Path(call): Path<String>, body: Byte
     match answer {
         Ok(value) => {
             tracing::info!(%call, "docker plugin call answered");
+            tracing::debug!(%call, answer = %value, "docker plugin answer");
             (content_type, axum::Json(value)).into_response()
         }
         Err(Failure(message)) => {
