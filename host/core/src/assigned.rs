@@ -62,7 +62,7 @@ impl IpamDriver for AssignedIpam {
     ) -> Result<AllocatedAddress, DriverError> {
         let address = request.preferred.ok_or_else(|| {
             refused(format!(
-                "IPAM driver `{ASSIGNED_IPAM}` records the addresses Docker assigned and chooses none: give the address (--ip, --ip6)"
+                "IPAM driver `{ASSIGNED_IPAM}` records the addresses Docker assigned and chooses none: give the address (--gateway for a network's gateway, --ip or --ip6 for a container's)"
             ))
         })?;
         let prefix: IpNet = request.pool_id.parse().map_err(|_| {
@@ -80,5 +80,45 @@ impl IpamDriver for AssignedIpam {
 
     async fn release_address(&self, _pool_id: &str, _address: IpAddr) -> Result<(), DriverError> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn block<T>(f: impl std::future::Future<Output = T>) -> T {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    #[test]
+    fn it_takes_what_it_is_given_and_chooses_nothing() {
+        let ipam = AssignedIpam;
+        let pool = block(ipam.request_pool(&PoolRequest {
+            pool: Some("10.7.0.0/24".parse().unwrap()),
+            ..PoolRequest::default()
+        }))
+        .unwrap();
+        assert_eq!(pool.pool_id, "10.7.0.0/24");
+        let address = block(ipam.request_address(&AddressRequest {
+            pool_id: pool.pool_id.clone(),
+            preferred: Some("10.7.0.9".parse().unwrap()),
+            options: Options::new(),
+        }))
+        .unwrap();
+        assert_eq!(address.address.to_string(), "10.7.0.9/24");
+
+        let e = block(ipam.request_pool(&PoolRequest::default())).unwrap_err();
+        assert!(e.to_string().contains("--subnet"), "{e}");
+        let e = block(ipam.request_address(&AddressRequest {
+            pool_id: pool.pool_id,
+            preferred: None,
+            options: Options::new(),
+        }))
+        .unwrap_err();
+        assert!(e.to_string().contains("--gateway"), "{e}");
     }
 }
