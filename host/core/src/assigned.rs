@@ -87,7 +87,7 @@ impl IpamDriver for AssignedIpam {
 mod tests {
     use super::*;
 
-    fn block<T>(f: impl std::future::Future<Output = T>) -> T {
+    fn block<T>(f: impl Future<Output = T>) -> T {
         tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap()
