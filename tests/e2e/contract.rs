@@ -1,7 +1,7 @@
 //! Components that do not fit the contract are refused before they run, with a message
 //! that says exactly what is wrong.
 
-use wnet_runtime::{CompileSource, LoadError, Manifest, Runtime, RuntimeConfig};
+use wnet_runtime::{CompileSource, EngineParts, LoadError, Manifest, Runtime, RuntimeConfig};
 use wnet_tests::{FIXTURE_ALIEN_IMPORT, FIXTURE_WRONG_SHAPE, FIXTURE_WRONG_VERSION, Fixture};
 
 fn runtime() -> Runtime {
@@ -127,6 +127,38 @@ async fn a_second_start_takes_the_compiled_driver_from_the_cache() {
     };
     let (_, third) = Runtime::new(config).unwrap().compile("null", wasm).unwrap();
     assert_eq!(third, CompileSource::CompiledAndCached);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn code_taken_from_the_cache_ahead_is_what_the_load_uses() {
+    let dir = std::env::temp_dir().join(format!("wnet-ahead-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let config = RuntimeConfig {
+        cache_dir: Some(dir.clone()),
+        ..RuntimeConfig::default()
+    };
+    let wasm = builtin("null", "network");
+    Runtime::new(config.clone())
+        .unwrap()
+        .compile("null", wasm)
+        .unwrap();
+    let digests = wnet_drivers::digests(|kind, name| {
+        kind == wnet_runtime::DriverKind::Network && name == "null"
+    });
+    assert_eq!(digests.len(), 1);
+    let mut parts = EngineParts::new().unwrap();
+    parts.compile_ahead(&dir, &digests);
+    // With the cache emptied, only the code taken ahead can make the load a cache hit.
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        std::fs::remove_file(entry.unwrap().path()).unwrap();
+    }
+    let runtime = Runtime::with_engine(parts, config).unwrap();
+    let (_, first) = runtime.compile("null", wasm).unwrap();
+    assert_eq!(first, CompileSource::Cache);
+    // Taken once: the next load compiles (and caches) again.
+    let (_, second) = runtime.compile("null", wasm).unwrap();
+    assert_eq!(second, CompileSource::CompiledAndCached);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -23,12 +23,7 @@ for tool in dockerd containerd runc "$DOCKER"; do
 done
 engine_start
 
-wnet() {
-    inside "$WNET_BIN" --data-dir /run/wnet/data --run-dir /run/wnet/run --cache-dir "$CACHE" \
-        --drivers-dir /run/wnet/drivers --config "$W/wnet.toml" "$@"
-}
 docker() { inside "$DOCKER" -H unix:///run/docker.sock "$@"; }
-: > "$W/wnet.toml"
 WNETD_PID=
 # The daemon with the plugin; its log keeps each call's body (wnet::docker at debug).
 start_wnet() {

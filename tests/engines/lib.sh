@@ -30,6 +30,20 @@ inside() {
     nsenter -t "$HOLDER_PID" -n -m -p -- "$@"
 }
 
+# wnet over the scripts' directories (in the namespace's private /run), with the empty
+# config file $W/wnet.toml so that the machine's is never read.
+wnet() {
+    inside "$WNET_BIN" --data-dir /run/wnet/data --run-dir /run/wnet/run --cache-dir "$CACHE" \
+        --drivers-dir /run/wnet/drivers --config "$W/wnet.toml" "$@"
+}
+
+# The same settings as keys of a CNI network configuration: a runtime passes no flags,
+# and may call its plugins with an environment of its own.
+cni_settings() {
+    printf '"dataDir": "/run/wnet/data", "runDir": "/run/wnet/run", "cacheDir": "%s",
+ "driversDir": "/run/wnet/drivers", "config": "%s"' "$CACHE" "$W/wnet.toml"
+}
+
 engine_cleanup() {
     if [ -n "$HOLDER_PID" ] && declare -F engine_stop >/dev/null; then
         engine_stop || true
@@ -56,6 +70,7 @@ engine_start() {
     cp "$(command -v busybox)" "$W/rootfs/bin/"
     for a in sh ip cat sleep nc echo; do ln -s busybox "$W/rootfs/bin/$a"; done
     tar -C "$W/rootfs" -cf "$W/bb.tar" .
+    : > "$W/wnet.toml"
     # /run is private, and /var/lib (where engines keep state) an overlay on scratch.
     cat > "$W/holder.sh" <<HOLDER
 #!/bin/bash

@@ -23,9 +23,7 @@ ln -s "$WNET_BIN" "$W/cni/bin/wnet"
 # Offline: libcni from the Debian package, no modules.
 (cd tests/engines/cnitool && GO111MODULE=off GOPATH=$GOPATH_CNI GOCACHE="$W/gocache" \
     go build -o "$W/cnitool" .) || fail "building cnitool over libcni"
-: > "$W/wnet.toml"
-SETTINGS="\"dataDir\": \"/run/wnet/data\", \"runDir\": \"/run/wnet/run\", \"cacheDir\": \"$CACHE\",
- \"driversDir\": \"/run/wnet/drivers\", \"config\": \"$W/wnet.toml\""
+SETTINGS=$(cni_settings)
 cat > "$W/web.conflist" <<EOF
 {"cniVersion": "1.0.0", "name": "web", "plugins": [{"type": "wnet", $SETTINGS,
  "options": {"com.docker.network.bridge.name": "wnweb0"},
@@ -39,10 +37,6 @@ cat > "$W/back.conflist" <<EOF
 EOF
 cnitool() {
     inside env PLUGIN_DIR="$W/cni/bin" CACHE_DIR="$W/cnicache" "$W/cnitool" "$@"
-}
-wnet() {
-    inside "$WNET_BIN" --data-dir /run/wnet/data --run-dir /run/wnet/run --cache-dir "$CACHE" \
-        --drivers-dir /run/wnet/drivers --config "$W/wnet.toml" "$@"
 }
 ID1=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcd01
 ID2=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcd02

@@ -39,10 +39,7 @@ driver = "vfs"
 runroot = "/run/containers/storage"
 graphroot = "$W/storage"
 EOF
-# wnet's settings go in the configuration: Podman's cleanup after a container exits
-# calls the plugin with an environment of its own.
-SETTINGS="\"dataDir\": \"/run/wnet/data\", \"runDir\": \"/run/wnet/run\", \"cacheDir\": \"$CACHE\",
- \"driversDir\": \"/run/wnet/drivers\", \"config\": \"$W/wnet.toml\""
+SETTINGS=$(cni_settings)
 cat > "$W/cni/net.d/web.conflist" <<EOF
 {"cniVersion": "0.4.0", "name": "web", "plugins": [{"type": "wnet", "driver": "bridge",
  $SETTINGS,
@@ -55,14 +52,9 @@ cat > "$W/cni/net.d/back.conflist" <<EOF
  "options": {"com.docker.network.bridge.name": "wnback0"},
  "ipam": {"subnet": "10.21.0.0/24"}}]}
 EOF
-: > "$W/wnet.toml"
 podman_env() {
     inside env CONTAINERS_CONF="$W/containers.conf" CONTAINERS_STORAGE_CONF="$W/storage.conf" \
         TMPDIR="$W/tmp" "$@"
-}
-wnet() {
-    inside "$WNET_BIN" --data-dir /run/wnet/data --run-dir /run/wnet/run --cache-dir "$CACHE" \
-        --drivers-dir /run/wnet/drivers --config "$W/wnet.toml" "$@"
 }
 
 podman_env podman import "$W/bb.tar" localhost/bb:latest >/dev/null

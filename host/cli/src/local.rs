@@ -118,7 +118,27 @@ impl Local {
     ) -> anyhow::Result<Local> {
         // The engine and linker take about as long as opening the store and reading
         // its records: both at once, on the two threads.
-        let engine = std::thread::spawn(EngineParts::new);
+        // The thread then takes from the compile cache the drivers the command will
+        // most likely load — those it names, else `bridge` and the IPAM `default`,
+        // the defaults of `network create` (every driver, for the daemon) — while this
+        // one reads the records. Any other is read at its load as before.
+        let ahead: Vec<&'static str> = wnet_drivers::digests(|kind, name| match named {
+            None => true,
+            Some(named) if !named.is_empty() => named.iter().any(|(k, n)| *k == kind && n == name),
+            Some(_) => {
+                matches!(
+                    (kind, name),
+                    (DriverKind::Network, "bridge") | (DriverKind::Ipam, "default")
+                )
+            }
+        });
+        let cache_dir = settings.cache_dir.clone();
+        let engine = std::thread::spawn(move || {
+            EngineParts::new().map(|mut parts| {
+                parts.compile_ahead(&cache_dir, &ahead);
+                parts
+            })
+        });
         let store = Arc::new(RedbStore::open(&settings.data_dir.join("wnet.db"))?);
         let (marker, clean) = CleanMarker::take(&settings.data_dir);
         // A store made just now recorded nothing: reconciling would take every link of

@@ -6,7 +6,7 @@
 mod set;
 
 pub use set::{DriverInfo, DriverSet, Reload, SetError, Source};
-use wnet_runtime::{LoadError, LoadedDriver, Manifest, Runtime};
+use wnet_runtime::{DriverKind, LoadError, LoadedDriver, Manifest, Runtime};
 
 /// A built-in driver: its component and its manifest.
 #[derive(Debug, Clone, Copy)]
@@ -53,6 +53,16 @@ pub async fn load_some(
         }
     }
     Ok(loaded)
+}
+
+/// The digests of the built-ins `wanted` accepts (by kind and name), for
+/// [`wnet_runtime::EngineParts::compile_ahead`].
+pub fn digests(wanted: impl Fn(DriverKind, &str) -> bool) -> Vec<&'static str> {
+    BUILTINS
+        .iter()
+        .filter(|b| b.manifest().is_ok_and(|m| wanted(m.kind, &m.name)))
+        .map(|b| b.digest)
+        .collect()
 }
 
 /// The built-ins' manifests, parsed once (a built-in whose manifest does not parse is

@@ -1,10 +1,11 @@
 //! The runtime: one wasmtime `Engine` with epoch interruption, one linker with every
 //! host capability, a compile cache on disk, and the loading of drivers.
 
+use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
@@ -153,6 +154,8 @@ struct Inner {
     /// Identifies the engine's compilation settings in cache file names.
     engine_key: String,
     stop: Arc<AtomicBool>,
+    /// Components taken from the cache ahead of their load ([`EngineParts::compile_ahead`]).
+    ahead: Mutex<HashMap<String, Component>>,
     /// The links drivers created or adopted, shared by all of them.
     ledger: Arc<Ledger>,
 }
@@ -169,6 +172,8 @@ impl Drop for Inner {
 pub struct EngineParts {
     engine: Engine,
     linker: Linker<HostState>,
+    /// Components taken from the compile cache ahead of their load, by digest.
+    ahead: HashMap<String, Component>,
 }
 
 impl EngineParts {
@@ -234,8 +239,39 @@ impl EngineParts {
                 |s| s,
             ))?;
         }
-        Ok(EngineParts { engine, linker })
+        Ok(EngineParts {
+            engine,
+            linker,
+            ahead: HashMap::new(),
+        })
     }
+
+    /// Takes the components of these digests (SHA-256, hex) from the compile cache in
+    /// `cache_dir` now, on the thread making the engine, so that loading them later
+    /// finds them ready; one not in the cache is left to its load.
+    pub fn compile_ahead(&mut self, cache_dir: &Path, digests: &[&str]) {
+        let key = engine_key(&self.engine);
+        for digest in digests {
+            let path = cache_dir.join(format!("{digest}-{key}.cwasm"));
+            if !path.exists() {
+                continue;
+            }
+            // SAFETY: as in `Runtime::compile_digested`: the cache holds only what this
+            // host's `precompile_component` wrote, named by the engine's compatibility
+            // hash.
+            #[expect(unsafe_code, reason = "wasmtime trusts precompiled artifacts")]
+            if let Ok(c) = unsafe { Component::deserialize_file(&self.engine, &path) } {
+                self.ahead.insert((*digest).to_owned(), c);
+            }
+        }
+    }
+}
+
+/// The engine's compilation settings, as they name cache files.
+fn engine_key(engine: &Engine) -> String {
+    let mut hasher = DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut hasher);
+    format!("{:016x}", hasher.finish())
 }
 
 impl Runtime {
@@ -246,10 +282,12 @@ impl Runtime {
 
     /// [`Runtime::new`] with an engine and linker made beforehand.
     pub fn with_engine(parts: EngineParts, config: RuntimeConfig) -> Result<Self, LoadError> {
-        let EngineParts { engine, linker } = parts;
-        let mut hasher = DefaultHasher::new();
-        engine.precompile_compatibility_hash().hash(&mut hasher);
-        let engine_key = format!("{:016x}", hasher.finish());
+        let EngineParts {
+            engine,
+            linker,
+            ahead,
+        } = parts;
+        let engine_key = engine_key(&engine);
         let stop = Arc::new(AtomicBool::new(false));
         {
             // Deadlines are counted in epochs; this thread is the clock. It holds only a
@@ -280,6 +318,7 @@ impl Runtime {
                 config,
                 engine_key,
                 stop,
+                ahead: Mutex::new(ahead),
             }),
         })
     }
@@ -321,6 +360,15 @@ impl Runtime {
                 .map(|c| (c, CompileSource::Compiled));
         };
         let digest = digest.map_or_else(|| hex(&Sha256::digest(wasm)), str::to_owned);
+        let ready = self
+            .inner
+            .ahead
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&digest);
+        if let Some(c) = ready {
+            return Ok((c, CompileSource::Cache));
+        }
         let path = dir.join(format!("{digest}-{}.cwasm", self.inner.engine_key));
         if path.exists() {
             // SAFETY: the file was written by `precompile_component` of an engine with
@@ -458,6 +506,17 @@ impl Runtime {
         manifest: Manifest,
     ) -> Result<LoadedDriver, LoadError> {
         let (component, source) = self.compile_digested(&manifest.name, wasm, digest)?;
+        self.start_compiled(component, source, manifest).await
+    }
+
+    /// Checks compiled code against its manifest, links it and starts its first
+    /// instance.
+    async fn start_compiled(
+        &self,
+        component: Component,
+        source: CompileSource,
+        manifest: Manifest,
+    ) -> Result<LoadedDriver, LoadError> {
         let report = ComponentReport::of(&self.inner.engine, &component);
         check::check(&report, &manifest)?;
         let limits = self.limits(&manifest)?;
