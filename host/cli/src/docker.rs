@@ -70,7 +70,7 @@ pub fn router(plugin: Plugin) -> Router {
         .with_state(Arc::new(plugin))
 }
 
-/// A failed call: its message, and whether it is an IPAM call (answered differently).
+/// A failed call: the one-line message dockerd shows after `remote: `.
 struct Failure(String);
 
 impl<E: std::fmt::Display> From<E> for Failure {
@@ -597,8 +597,17 @@ impl Plugin {
 
     async fn leave(&self, body: &[u8]) -> Answer {
         let req: EndpointId = parse(body)?;
-        let network = self.controller.network_by_id(&req.network_id)?;
-        let endpoint = network.endpoint(&req.endpoint_id)?;
+        // A leave of what wnet does not have joined is done already: dockerd leaves
+        // its stale endpoints again when it restarts.
+        let Some(endpoint) = self
+            .controller
+            .network_by_id(&req.network_id)
+            .and_then(|n| n.endpoint(&req.endpoint_id))
+            .ok()
+        else {
+            tracing::info!(endpoint = %req.endpoint_id, "docker plugin: Leave for an endpoint wnet does not have");
+            return Ok(json!({}));
+        };
         let Some(join) = endpoint.info()?.join else {
             return Ok(json!({}));
         };
