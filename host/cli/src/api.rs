@@ -254,11 +254,13 @@ fn network_options(req: &CreateNetwork) -> Result<NetworkOptions, ApiError> {
     Ok(options)
 }
 
-fn to_options(m: &BTreeMap<String, String>) -> Options {
+/// Options as the API's JSON gives them.
+pub(crate) fn to_options(m: &BTreeMap<String, String>) -> Options {
     m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
 }
 
-fn options_json(o: &Options) -> Value {
+/// Options as the API's JSON shows them.
+pub(crate) fn options_json(o: &Options) -> Value {
     Value::Object(
         o.iter()
             .map(|(k, v)| (k.to_owned(), Value::String(v.to_owned())))
@@ -497,10 +499,8 @@ async fn sandbox_for(c: &Controller, arg: &str) -> Result<wnet_core::Sandbox, Ap
     if !arg.starts_with('/') {
         return Ok(c.sandbox(arg)?);
     }
-    for sb in c.sandboxes() {
-        if sb.info()?.key == arg {
-            return Ok(sb);
-        }
+    if let Some(sb) = c.sandbox_by_key(arg) {
+        return Ok(sb);
     }
     // Named after the path: /run/netns/web → web, /proc/42/ns/net → proc-42-ns-net.
     let id = match arg.strip_prefix("/run/netns/") {

@@ -30,13 +30,7 @@ async fn serve(settings: &Settings, socket: &Path) -> anyhow::Result<ExitCode> {
     }
     let lock = crate::local::wait_lock(settings)?;
     let local = Local::open(settings, lock, None).await?;
-    if let Some(dir) = socket.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    }
-    // A socket file nobody answers on is left over from a daemon that died.
-    let _ = std::fs::remove_file(socket);
-    let listener = UnixListener::bind(socket)
-        .with_context(|| format!("cannot listen on {}", socket.display()))?;
+    let listener = bind(socket)?;
     tracing::info!(socket = %socket.display(), "wnet daemon serving");
     let mut hup = signal(SignalKind::hangup())?;
     let drivers = local.drivers.clone();
@@ -102,19 +96,24 @@ fn docker_listener(
             "Docker plugin name `{name}`: use letters, digits, `_`, `.` and `-`, starting with a letter or digit, as `wnet`"
         );
     }
-    let dir = &settings.docker_plugin.dir;
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let path = dir.join(format!("{name}.sock"));
-    // Same rule as the API's socket: a file nobody answers on is a dead daemon's.
+    let path = settings.docker_plugin.dir.join(format!("{name}.sock"));
     if std::os::unix::net::UnixStream::connect(&path).is_ok() {
         bail!(
             "something already answers on {}: another plugin named `{name}`; stop it, or give another --docker-plugin",
             path.display()
         );
     }
-    let _ = std::fs::remove_file(&path);
-    let listener = UnixListener::bind(&path)
-        .with_context(|| format!("cannot listen on {}", path.display()))?;
+    let listener = bind(&path)?;
     tracing::info!(socket = %path.display(), plugin = name, "serving Docker's remote plugin protocol");
     Ok((listener, path, name.to_owned()))
+}
+
+/// A listener on the Unix socket `path`, its folder made. The caller has found that
+/// nothing answers there, so a socket file left at `path` is a dead daemon's, and goes.
+fn bind(path: &Path) -> anyhow::Result<UnixListener> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let _ = std::fs::remove_file(path);
+    UnixListener::bind(path).with_context(|| format!("cannot listen on {}", path.display()))
 }

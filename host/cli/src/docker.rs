@@ -37,6 +37,7 @@ use wnet_core::{
     NetworkOptions, SandboxOptions,
 };
 
+use crate::api::{options_json, to_options};
 use crate::config::cidr;
 
 /// The driver option naming the wnet network driver of a Docker network.
@@ -132,7 +133,7 @@ fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, Failure> {
 
 /// Docker's options are JSON values; wnet's are strings: a string stays itself, anything
 /// else becomes its JSON text (a port map is its JSON list, as wnet's drivers read it).
-fn to_options(map: &Map<String, Value>) -> Options {
+fn json_options(map: &Map<String, Value>) -> Options {
     let mut options = Options::new();
     for (k, v) in map {
         match v {
@@ -271,6 +272,14 @@ fn prefix(what: &str, value: &str) -> Result<IpNet, Failure> {
     cidr(value).map_err(|e| Failure(format!("{what}: {e}")))
 }
 
+/// [`prefix`], or none for the empty string dockerd sends for "not given".
+fn optional_prefix(what: &str, value: &str) -> Result<Option<IpNet>, Failure> {
+    match value {
+        "" => Ok(None),
+        v => prefix(what, v).map(Some),
+    }
+}
+
 /// One family's subnets as Docker reserved them.
 fn configs(data: &[IpamData]) -> Result<Vec<IpamConfig>, Failure> {
     data.iter()
@@ -283,10 +292,7 @@ fn configs(data: &[IpamData]) -> Result<Vec<IpamConfig>, Failure> {
             Ok(IpamConfig {
                 subnet: Some(prefix("pool", &d.pool)?.trunc()),
                 ip_range: None,
-                gateway: match d.gateway.as_str() {
-                    "" => None,
-                    g => Some(prefix("gateway", g)?.addr()),
-                },
+                gateway: optional_prefix("gateway", &d.gateway)?.map(|g| g.addr()),
                 aux_addresses: aux,
             })
         })
@@ -340,7 +346,7 @@ impl Plugin {
         }
         let options = req.options.unwrap_or_default();
         let mut generic = match options.get("com.docker.network.generic") {
-            Some(Value::Object(m)) => to_options(m),
+            Some(Value::Object(m)) => json_options(m),
             _ => Options::new(),
         };
         let driver = generic
@@ -399,21 +405,14 @@ impl Plugin {
             return Ok(json!({}));
         }
         let iface = req.interface.unwrap_or_default();
-        let address = |what: &str, text: &str| -> Result<Option<IpNet>, Failure> {
-            if text.is_empty() {
-                Ok(None)
-            } else {
-                prefix(what, text).map(Some)
-            }
-        };
-        let ipv4_address = match address("address", &iface.address)? {
+        let ipv4_address = match optional_prefix("address", &iface.address)? {
             Some(IpNet::V4(a)) => Some(a.addr()),
             Some(IpNet::V6(_)) => {
                 return Err(Failure(format!("address `{}` is not IPv4", iface.address)));
             }
             None => None,
         };
-        let ipv6_address = match address("IPv6 address", &iface.address_ipv6)? {
+        let ipv6_address = match optional_prefix("IPv6 address", &iface.address_ipv6)? {
             Some(IpNet::V6(a)) => Some(a.addr()),
             Some(IpNet::V4(_)) => {
                 return Err(Failure(format!(
@@ -434,7 +433,7 @@ impl Plugin {
         // dockerd gives every endpoint the container's published and exposed ports; they
         // are the container's, published once through its gateway endpoint, and come
         // again with the join as the sandbox's.
-        let mut endpoint_options = to_options(&req.options.unwrap_or_default());
+        let mut endpoint_options = json_options(&req.options.unwrap_or_default());
         for key in CONTAINER_KEYS {
             endpoint_options.remove(key);
         }
@@ -453,17 +452,10 @@ impl Plugin {
             .await?;
         // dockerd refuses an answer that restates what it sent; only what it left to
         // the driver is told back.
-        let mut answer = Map::new();
-        if mac_address.is_none()
-            && let Some(mac) = endpoint.info()?.mac_address
-        {
-            answer.insert("MacAddress".to_owned(), json!(mac.to_string()));
-        }
-        if answer.is_empty() {
-            Ok(json!({}))
-        } else {
-            Ok(json!({ "Interface": answer }))
-        }
+        Ok(match (mac_address, endpoint.info()?.mac_address) {
+            (None, Some(mac)) => json!({ "Interface": { "MacAddress": mac.to_string() } }),
+            _ => json!({}),
+        })
     }
 
     async fn delete_endpoint(&self, body: &[u8]) -> Answer {
@@ -506,10 +498,8 @@ impl Plugin {
         key: &str,
         mut options: Options,
     ) -> Result<(wnet_core::Sandbox, bool), Failure> {
-        for sb in self.controller.sandboxes() {
-            if sb.info().is_ok_and(|r| r.key == key) {
-                return Ok((sb, false));
-            }
+        if let Some(sb) = self.controller.sandbox_by_key(key) {
+            return Ok((sb, false));
         }
         let base = std::path::Path::new(key)
             .file_name()
@@ -540,7 +530,7 @@ impl Plugin {
         let req: Join = parse(body)?;
         let network = self.controller.network_by_id(&req.network_id)?;
         let endpoint = network.endpoint(&req.endpoint_id)?;
-        let mut options = to_options(&req.options.unwrap_or_default());
+        let mut options = json_options(&req.options.unwrap_or_default());
         let mut container = Options::new();
         for key in CONTAINER_KEYS {
             if let Some(v) = options.remove(key) {
@@ -665,21 +655,12 @@ impl Plugin {
 
     async fn request_pool(&self, body: &[u8]) -> Answer {
         let req: RequestPool = parse(body)?;
-        let mut options = Options::new();
-        for (k, v) in req.options.iter().flatten() {
-            options.insert(k, v);
-        }
+        let mut options = req.options.as_ref().map(to_options).unwrap_or_default();
         let (name, driver) = self.ipam_driver(&mut options)?;
-        let optional = |what: &str, text: &str| -> Result<Option<IpNet>, Failure> {
-            match text {
-                "" => Ok(None),
-                t => prefix(what, t).map(Some),
-            }
-        };
         let request = PoolRequest {
             address_space: req.address_space,
-            pool: optional("pool", &req.pool)?,
-            sub_pool: optional("sub-pool", &req.sub_pool)?,
+            pool: optional_prefix("pool", &req.pool)?,
+            sub_pool: optional_prefix("sub-pool", &req.sub_pool)?,
             options,
             exclude: Vec::new(),
             v6: req.v6,
@@ -721,14 +702,10 @@ impl Plugin {
                     .map_err(|_| Failure(format!("address `{a}` is not an IP address")))?,
             ),
         };
-        let mut options = Options::new();
-        for (k, v) in req.options.iter().flatten() {
-            options.insert(k, v);
-        }
         let request = AddressRequest {
             pool_id,
             preferred,
-            options,
+            options: req.options.as_ref().map(to_options).unwrap_or_default(),
         };
         let address = wnet_core::store::operation(async {
             driver
@@ -768,8 +745,4 @@ fn ipam_error(name: &str, call: &'static str, source: DriverError) -> wnet_core:
         call,
         source,
     }
-}
-
-fn options_json(o: &Options) -> Value {
-    Value::Object(o.iter().map(|(k, v)| (k.to_owned(), json!(v))).collect())
 }

@@ -194,6 +194,19 @@ impl Controller {
         }
     }
 
+    /// The sandbox whose namespace is at `key` (a path it adopted or made), if any.
+    pub fn sandbox_by_key(&self, key: &str) -> Option<Sandbox> {
+        let state = self.state();
+        state
+            .sandboxes
+            .values()
+            .find(|s| s.key == key)
+            .map(|s| Sandbox {
+                ctrl: self.clone(),
+                id: s.id.clone(),
+            })
+    }
+
     /// Every sandbox, by id.
     pub fn sandboxes(&self) -> Vec<Sandbox> {
         let state = self.state();

@@ -172,6 +172,8 @@ impl Drop for Inner {
 pub struct EngineParts {
     engine: Engine,
     linker: Linker<HostState>,
+    /// The engine's compilation settings, as they name cache files.
+    key: String,
     /// Components taken from the compile cache ahead of their load, by digest.
     ahead: HashMap<String, Component>,
 }
@@ -240,6 +242,7 @@ impl EngineParts {
             ))?;
         }
         Ok(EngineParts {
+            key: engine_key(&engine),
             engine,
             linker,
             ahead: HashMap::new(),
@@ -250,21 +253,30 @@ impl EngineParts {
     /// `cache_dir` now, on the thread making the engine, so that loading them later
     /// finds them ready; one not in the cache is left to its load.
     pub fn compile_ahead(&mut self, cache_dir: &Path, digests: &[&str]) {
-        let key = engine_key(&self.engine);
         for digest in digests {
-            let path = cache_dir.join(format!("{digest}-{key}.cwasm"));
-            if !path.exists() {
-                continue;
-            }
-            // SAFETY: as in `Runtime::compile_digested`: the cache holds only what this
-            // host's `precompile_component` wrote, named by the engine's compatibility
-            // hash.
-            #[expect(unsafe_code, reason = "wasmtime trusts precompiled artifacts")]
-            if let Ok(c) = unsafe { Component::deserialize_file(&self.engine, &path) } {
+            let path = cache_file(cache_dir, digest, &self.key);
+            if let Some(Ok(c)) = read_cached(&self.engine, &path) {
                 self.ahead.insert((*digest).to_owned(), c);
             }
         }
     }
+}
+
+/// The compile cache's file for the component of `digest`.
+fn cache_file(dir: &Path, digest: &str, engine_key: &str) -> PathBuf {
+    dir.join(format!("{digest}-{engine_key}.cwasm"))
+}
+
+/// The compiled component in the cache file `path`; `None` when there is no such file.
+fn read_cached(engine: &Engine, path: &Path) -> Option<wasmtime::Result<Component>> {
+    if !path.exists() {
+        return None;
+    }
+    // SAFETY: the file was written by `precompile_component` of an engine with the same
+    // compatibility hash (its name says so), into the cache directory the operator gave
+    // the host, which only the host writes.
+    #[expect(unsafe_code, reason = "wasmtime trusts precompiled artifacts")]
+    Some(unsafe { Component::deserialize_file(engine, path) })
 }
 
 /// The engine's compilation settings, as they name cache files.
@@ -285,9 +297,9 @@ impl Runtime {
         let EngineParts {
             engine,
             linker,
+            key: engine_key,
             ahead,
         } = parts;
-        let engine_key = engine_key(&engine);
         let stop = Arc::new(AtomicBool::new(false));
         {
             // Deadlines are counted in epochs; this thread is the clock. It holds only a
@@ -369,19 +381,13 @@ impl Runtime {
         if let Some(c) = ready {
             return Ok((c, CompileSource::Cache));
         }
-        let path = dir.join(format!("{digest}-{}.cwasm", self.inner.engine_key));
-        if path.exists() {
-            // SAFETY: the file was written by `precompile_component` of an engine with
-            // the same compatibility hash (its name says so), into the cache directory
-            // the operator gave the host, which only the host writes.
-            #[expect(unsafe_code, reason = "wasmtime trusts precompiled artifacts")]
-            let cached = unsafe { Component::deserialize_file(&self.inner.engine, &path) };
-            match cached {
-                Ok(c) => return Ok((c, CompileSource::Cache)),
-                Err(e) => {
-                    tracing::warn!(driver, path = %path.display(), error = %e, "unusable compile cache entry; recompiling");
-                }
+        let path = cache_file(dir, &digest, &self.inner.engine_key);
+        match read_cached(&self.inner.engine, &path) {
+            Some(Ok(c)) => return Ok((c, CompileSource::Cache)),
+            Some(Err(e)) => {
+                tracing::warn!(driver, path = %path.display(), error = %e, "unusable compile cache entry; recompiling");
             }
+            None => {}
         }
         let compiled = self
             .inner
