@@ -4,8 +4,9 @@
 //! ([`Namespace`]), sysctl ([`sysctl`]) and wnet's nftables table ([`firewall`]).
 //!
 //! Every call names the namespace it works in. A netlink socket for a namespace is
-//! opened on a short-lived thread that enters the namespace, creates the socket and
-//! exits — never by switching a runtime thread in and out, never by forking.
+//! opened by a thread that enters the namespace, creates the socket and goes back in
+//! the same synchronous call (nothing else runs on the thread meanwhile; a thread that
+//! cannot go back stops the process) — never by forking.
 
 pub mod fake;
 pub mod firewall;

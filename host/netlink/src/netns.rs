@@ -1,5 +1,6 @@
 //! Network namespaces: created and bind-mounted under a directory (as `ip netns add`
-//! does), or adopted from an existing path, entered only by short-lived threads.
+//! does), or adopted from an existing path, entered by a thread only for the span of
+//! one synchronous call ([`Namespace::run`]).
 
 use std::fs::File;
 use std::os::fd::{AsFd, BorrowedFd};
@@ -210,27 +211,39 @@ impl Namespace {
         self.0.file.as_fd()
     }
 
-    /// Runs `f` on a short-lived thread inside the namespace and returns its result.
-    /// The thread never goes back to a pool, so no other work runs in the wrong
-    /// namespace.
+    /// Runs `f` inside the namespace, on the calling thread, and returns its result.
+    /// The thread enters the namespace, runs `f` (which cannot yield: nothing else runs
+    /// on the thread meanwhile) and goes back to its own namespace, also when `f`
+    /// panics. Entering on the caller's thread costs two `setns`; a thread of its own
+    /// cost a thread's creation, which a one-shot `wnet` paid at every call.
     pub fn run<R, F>(&self, f: F) -> Result<R>
     where
-        F: FnOnce() -> R + Send + 'static,
-        R: Send + 'static,
+        F: FnOnce() -> R,
     {
-        let file = self
-            .0
-            .file
-            .try_clone()
-            .map_err(|e| ns_error(&self.0.path, e))?;
-        let path = self.0.path.clone();
-        std::thread::spawn(move || -> Result<R> {
-            setns(&file, CloneFlags::CLONE_NEWNET)
-                .map_err(|e| ns_error(&path, format!("cannot enter: {e}")))?;
-            Ok(f())
-        })
-        .join()
-        .map_err(|_| ns_error(&self.0.path, "a thread inside the namespace panicked"))?
+        let home = File::open("/proc/thread-self/ns/net").map_err(|e| {
+            ns_error(
+                &self.0.path,
+                format!("cannot note this thread's namespace: {e}"),
+            )
+        })?;
+        setns(&self.0.file, CloneFlags::CLONE_NEWNET)
+            .map_err(|e| ns_error(&self.0.path, format!("cannot enter: {e}")))?;
+        let _back = GoBack(home);
+        Ok(f())
+    }
+}
+
+/// Takes the thread back to the namespace it came from when dropped.
+struct GoBack(File);
+
+impl Drop for GoBack {
+    fn drop(&mut self) {
+        if let Err(e) = setns(&self.0, CloneFlags::CLONE_NEWNET) {
+            // Work that follows on this thread would touch the wrong namespace's
+            // interfaces, routes and firewall: stopping is the only safe answer.
+            eprintln!("wnet: cannot return a thread to its network namespace ({e}); aborting");
+            std::process::abort();
+        }
     }
 }
 

@@ -1,5 +1,5 @@
-//! [`Netlink`] over rtnetlink: one connection per namespace, opened inside it by a
-//! short-lived thread and kept while the namespace is in use.
+//! [`Netlink`] over rtnetlink: one connection per namespace, its socket opened inside
+//! the namespace ([`Namespace::run`]) and kept while the namespace is in use.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};

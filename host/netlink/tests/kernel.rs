@@ -163,12 +163,25 @@ fn namespaces() -> Pin<Box<dyn Future<Output = ()>>> {
         // A namespace file of another kind is refused too.
         let err = Namespace::adopt(Path::new("/proc/self/ns/uts")).unwrap_err();
         assert!(err.to_string().contains("not a network namespace"), "{err}");
-        // A thread inside sees the namespace, the caller does not move.
-        let inside = a
-            .run(|| std::fs::read_link("/proc/thread-self/ns/net").unwrap())
-            .unwrap();
+        // Work run inside sees the namespace; the calling thread is back in its own
+        // right after, also when that work panicked.
+        let own = || std::fs::read_link("/proc/thread-self/ns/net").unwrap();
+        let before = own();
+        let inside = a.run(own).unwrap();
         assert_eq!(inside.to_string_lossy(), format!("net:[{}]", a.inode()));
+        assert_eq!(own(), before);
         assert_ne!(Namespace::current().unwrap(), a);
+        let hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {})); // the panic below is expected
+        let panicked =
+            std::panic::catch_unwind(|| a.run(|| -> () { panic!("inside the namespace") }));
+        std::panic::set_hook(hook);
+        assert!(panicked.is_err());
+        assert_eq!(
+            own(),
+            before,
+            "a panic inside left the thread in the namespace"
+        );
         a.remove().unwrap();
         assert!(!Path::new(DIR).join("names-a").exists());
     })
