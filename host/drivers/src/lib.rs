@@ -22,9 +22,26 @@ pub struct Builtin {
 }
 
 impl Builtin {
-    /// The parsed manifest.
+    /// The parsed manifest. Each built-in's is parsed once per process: a short-lived
+    /// `wnet` asks for them up to three times (what to compile ahead, whether a named
+    /// driver exists, what to load).
     pub fn manifest(&self) -> Result<Manifest, LoadError> {
-        Ok(Manifest::parse(self.manifest)?)
+        static PARSED: std::sync::OnceLock<Vec<Option<Manifest>>> = std::sync::OnceLock::new();
+        let parsed = PARSED.get_or_init(|| {
+            BUILTINS
+                .iter()
+                .map(|b| Manifest::parse(b.manifest).ok())
+                .collect()
+        });
+        match BUILTINS
+            .iter()
+            .position(|b| b.package == self.package && b.manifest == self.manifest)
+            .and_then(|i| parsed[i].clone())
+        {
+            Some(m) => Ok(m),
+            // Parsed again for its error (a broken build), or not one of BUILTINS.
+            None => Ok(Manifest::parse(self.manifest)?),
+        }
     }
 }
 
