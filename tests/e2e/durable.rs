@@ -8,15 +8,31 @@ use wnet_tests::Host;
 
 use crate::v4;
 
-fn db(name: &str) -> PathBuf {
+/// A store file in a directory of its own, removed when the test ends, pass or fail.
+struct TempDb {
+    path: PathBuf,
+}
+
+impl Drop for TempDb {
+    fn drop(&mut self) {
+        if let Some(dir) = self.path.parent() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+fn db(name: &str) -> TempDb {
     let dir = std::env::temp_dir().join(format!("wnet-e2e-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    dir.join("wnet.db")
+    TempDb {
+        path: dir.join("wnet.db"),
+    }
 }
 
 #[tokio::test]
 async fn networks_endpoints_sandboxes_and_driver_state_survive_a_restart() {
-    let path = db("restart");
+    let tmp = db("restart");
+    let path = tmp.path.clone();
     let (net_id, ep1_id) = {
         let store = Arc::new(RedbStore::open(&path).unwrap());
         let host = Host::with_store(store.clone()).await;
@@ -77,7 +93,6 @@ async fn networks_endpoints_sandboxes_and_driver_state_survive_a_restart() {
         "the IPAM released everything: {:?}",
         host.kv_keys("default")
     );
-    let _ = std::fs::remove_dir_all(path.parent().unwrap());
 }
 
 /// An IPAM driver that keeps its allocations in memory only, and so asks for
@@ -164,7 +179,8 @@ impl wnet_core::IpamDriver for ForgetfulIpam {
 
 #[tokio::test]
 async fn a_stateless_ipam_driver_is_given_its_requests_again_at_start() {
-    let path = db("replay");
+    let tmp = db("replay");
+    let path = tmp.path.clone();
     let options = || {
         NetworkOptions {
             ipam_driver: Some("mem".to_owned()),
