@@ -229,15 +229,27 @@ mod tests {
     use super::*;
     use crate::store::operation;
 
-    fn tmp(name: &str) -> PathBuf {
+    /// A store path in a directory of its own, removed when the test ends, pass or fail.
+    struct Tmp(PathBuf);
+
+    impl Drop for Tmp {
+        fn drop(&mut self) {
+            if let Some(dir) = self.0.parent() {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+        }
+    }
+
+    fn tmp(name: &str) -> Tmp {
         let dir = std::env::temp_dir().join(format!("wnet-store-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        dir.join("wnet.db")
+        Tmp(dir.join("wnet.db"))
     }
 
     #[test]
     fn what_is_written_is_there_after_reopening() {
-        let path = tmp("reopen");
+        let tmp = tmp("reopen");
+        let path = tmp.0.clone();
         {
             let s = RedbStore::open(&path).unwrap();
             s.put("networks", "n1", b"one").unwrap();
@@ -252,12 +264,12 @@ mod tests {
         );
         assert_eq!(s.get("networks", "n2").unwrap(), None);
         assert_eq!(s.scan("driver/default", "").unwrap().len(), 1);
-        let _ = std::fs::remove_dir_all(path.parent().unwrap());
     }
 
     #[test]
     fn a_file_from_a_newer_wnet_is_refused_and_left_alone() {
-        let path = tmp("newer");
+        let tmp = tmp("newer");
+        let path = tmp.0.clone();
         {
             let s = RedbStore::open(&path).unwrap();
             s.put("networks", "n1", b"one").unwrap();
@@ -282,12 +294,12 @@ mod tests {
             before,
             "the file was not rewritten"
         );
-        let _ = std::fs::remove_dir_all(path.parent().unwrap());
     }
 
     #[test]
     fn an_operation_commits_its_writes_once_at_its_end() {
-        let path = tmp("operation");
+        let tmp = tmp("operation");
+        let path = tmp.0.clone();
         let s = Arc::new(RedbStore::open(&path).unwrap());
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
@@ -316,6 +328,5 @@ mod tests {
         let s = RedbStore::open(&path).unwrap();
         assert_eq!(s.scan("driver/default", "").unwrap().len(), 999);
         assert!(s.get("networks", "n").unwrap().is_some());
-        let _ = std::fs::remove_dir_all(path.parent().unwrap());
     }
 }
