@@ -200,9 +200,7 @@ impl Local {
             wanted.insert(r.ipam_driver);
         }
         let exists = |kind: DriverKind, name: &str| {
-            wnet_drivers::manifests()
-                .iter()
-                .any(|m| m.kind == kind && m.name == name)
+            wnet_drivers::manifests().any(|m| m.kind == kind && m.name == name)
                 || std::fs::read_to_string(settings.drivers_dir.join(format!("{name}.toml")))
                     .ok()
                     .and_then(|t| Manifest::parse(&t).ok())

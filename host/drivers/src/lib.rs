@@ -26,17 +26,10 @@ impl Builtin {
     /// `wnet` asks for them up to three times (what to compile ahead, whether a named
     /// driver exists, what to load).
     pub fn manifest(&self) -> Result<Manifest, LoadError> {
-        static PARSED: std::sync::OnceLock<Vec<Option<Manifest>>> = std::sync::OnceLock::new();
-        let parsed = PARSED.get_or_init(|| {
-            BUILTINS
-                .iter()
-                .map(|b| Manifest::parse(b.manifest).ok())
-                .collect()
-        });
         match BUILTINS
             .iter()
             .position(|b| b.package == self.package && b.manifest == self.manifest)
-            .and_then(|i| parsed[i].clone())
+            .and_then(|i| parsed()[i].clone())
         {
             Some(m) => Ok(m),
             // Parsed again for its error (a broken build), or not one of BUILTINS.
@@ -82,11 +75,22 @@ pub fn digests(wanted: impl Fn(DriverKind, &str) -> bool) -> Vec<&'static str> {
         .collect()
 }
 
-/// The built-ins' manifests, parsed once (a built-in whose manifest does not parse is
-/// absent here; loading it reports why).
-pub fn manifests() -> &'static [Manifest] {
-    static PARSED: std::sync::OnceLock<Vec<Manifest>> = std::sync::OnceLock::new();
-    PARSED.get_or_init(|| BUILTINS.iter().filter_map(|b| b.manifest().ok()).collect())
+/// Each of [`BUILTINS`]' manifests, parsed once per process (`None` where it does not
+/// parse).
+fn parsed() -> &'static [Option<Manifest>] {
+    static PARSED: std::sync::OnceLock<Vec<Option<Manifest>>> = std::sync::OnceLock::new();
+    PARSED.get_or_init(|| {
+        BUILTINS
+            .iter()
+            .map(|b| Manifest::parse(b.manifest).ok())
+            .collect()
+    })
+}
+
+/// The built-ins' manifests (a built-in whose manifest does not parse is absent here;
+/// loading it reports why).
+pub fn manifests() -> impl Iterator<Item = &'static Manifest> {
+    parsed().iter().flatten()
 }
 
 #[cfg(test)]

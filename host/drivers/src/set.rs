@@ -144,7 +144,7 @@ pub struct DriverSet {
 }
 
 fn builtin_name(name: &str) -> bool {
-    crate::manifests().iter().any(|m| m.name == name)
+    crate::manifests().any(|m| m.name == name)
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {

@@ -512,17 +512,6 @@ impl Runtime {
         manifest: Manifest,
     ) -> Result<LoadedDriver, LoadError> {
         let (component, source) = self.compile_digested(&manifest.name, wasm, digest)?;
-        self.start_compiled(component, source, manifest).await
-    }
-
-    /// Checks compiled code against its manifest, links it and starts its first
-    /// instance.
-    async fn start_compiled(
-        &self,
-        component: Component,
-        source: CompileSource,
-        manifest: Manifest,
-    ) -> Result<LoadedDriver, LoadError> {
         let report = ComponentReport::of(&self.inner.engine, &component);
         check::check(&report, &manifest)?;
         let limits = self.limits(&manifest)?;
