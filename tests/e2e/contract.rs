@@ -101,10 +101,10 @@ async fn core_modules_and_garbage_are_refused() {
 
 #[tokio::test]
 async fn a_second_start_takes_the_compiled_driver_from_the_cache() {
-    let dir = std::env::temp_dir().join(format!("wnet-cache-test-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let tmp = crate::TempDir::new("cache");
+    let dir = tmp.path();
     let config = RuntimeConfig {
-        cache_dir: Some(dir.clone()),
+        cache_dir: Some(dir.to_owned()),
         ..RuntimeConfig::default()
     };
     let wasm = builtin("null", "network");
@@ -118,24 +118,23 @@ async fn a_second_start_takes_the_compiled_driver_from_the_cache() {
         (CompileSource::CompiledAndCached, CompileSource::Cache)
     );
     // A corrupt cache entry is recompiled, not trusted.
-    for entry in std::fs::read_dir(&dir).unwrap() {
+    for entry in std::fs::read_dir(dir).unwrap() {
         std::fs::write(entry.unwrap().path(), b"garbage").unwrap();
     }
     let config = RuntimeConfig {
-        cache_dir: Some(dir.clone()),
+        cache_dir: Some(dir.to_owned()),
         ..RuntimeConfig::default()
     };
     let (_, third) = Runtime::new(config).unwrap().compile("null", wasm).unwrap();
     assert_eq!(third, CompileSource::CompiledAndCached);
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[tokio::test]
 async fn code_taken_from_the_cache_ahead_is_what_the_load_uses() {
-    let dir = std::env::temp_dir().join(format!("wnet-ahead-test-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let tmp = crate::TempDir::new("ahead");
+    let dir = tmp.path();
     let config = RuntimeConfig {
-        cache_dir: Some(dir.clone()),
+        cache_dir: Some(dir.to_owned()),
         ..RuntimeConfig::default()
     };
     let wasm = builtin("null", "network");
@@ -148,9 +147,9 @@ async fn code_taken_from_the_cache_ahead_is_what_the_load_uses() {
     });
     assert_eq!(digests.len(), 1);
     let mut parts = EngineParts::new().unwrap();
-    parts.compile_ahead(&dir, &digests);
+    parts.compile_ahead(dir, &digests);
     // With the cache emptied, only the code taken ahead can make the load a cache hit.
-    for entry in std::fs::read_dir(&dir).unwrap() {
+    for entry in std::fs::read_dir(dir).unwrap() {
         std::fs::remove_file(entry.unwrap().path()).unwrap();
     }
     let runtime = Runtime::with_engine(parts, config).unwrap();
@@ -159,7 +158,6 @@ async fn code_taken_from_the_cache_ahead_is_what_the_load_uses() {
     // Taken once: the next load compiles (and caches) again.
     let (_, second) = runtime.compile("null", wasm).unwrap();
     assert_eq!(second, CompileSource::CompiledAndCached);
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[tokio::test]

@@ -1,38 +1,16 @@
 //! The store on disk: what a restart finds, and one commit per operation.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use wnet_core::{EndpointOptions, JoinOptions, NetworkOptions, RedbStore, SandboxOptions};
 use wnet_tests::Host;
 
-use crate::v4;
-
-/// A store file in a directory of its own, removed when the test ends, pass or fail.
-struct TempDb {
-    path: PathBuf,
-}
-
-impl Drop for TempDb {
-    fn drop(&mut self) {
-        if let Some(dir) = self.path.parent() {
-            let _ = std::fs::remove_dir_all(dir);
-        }
-    }
-}
-
-fn db(name: &str) -> TempDb {
-    let dir = std::env::temp_dir().join(format!("wnet-e2e-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    TempDb {
-        path: dir.join("wnet.db"),
-    }
-}
+use crate::{TempDir, v4};
 
 #[tokio::test]
 async fn networks_endpoints_sandboxes_and_driver_state_survive_a_restart() {
-    let tmp = db("restart");
-    let path = tmp.path.clone();
+    let tmp = TempDir::new("restart");
+    let path = tmp.path().join("wnet.db");
     let (net_id, ep1_id) = {
         let store = Arc::new(RedbStore::open(&path).unwrap());
         let host = Host::with_store(store.clone()).await;
@@ -179,8 +157,8 @@ impl wnet_core::IpamDriver for ForgetfulIpam {
 
 #[tokio::test]
 async fn a_stateless_ipam_driver_is_given_its_requests_again_at_start() {
-    let tmp = db("replay");
-    let path = tmp.path.clone();
+    let tmp = TempDir::new("replay");
+    let path = tmp.path().join("wnet.db");
     let options = || {
         NetworkOptions {
             ipam_driver: Some("mem".to_owned()),
