@@ -60,7 +60,7 @@ async fn networks_endpoints_sandboxes_and_driver_state_survive_a_restart() {
         c.sandbox("c1").unwrap().delete().await.unwrap();
         ep2.delete(false).await.unwrap();
         net.delete().await.unwrap();
-        assert!(c.networks().is_empty() && c.sandboxes().is_empty());
+        assert!(c.networks().is_empty() && c.sandboxes().unwrap().is_empty());
     }
     // The handles above held the file open; with them gone, a third process.
     let store = Arc::new(RedbStore::open(&path).unwrap());
@@ -71,6 +71,78 @@ async fn networks_endpoints_sandboxes_and_driver_state_survive_a_restart() {
         "the IPAM released everything: {:?}",
         host.kv_keys("default")
     );
+}
+
+/// A store from before the controller kept its indexes (endpoint names per network,
+/// sandboxes per namespace): the controller builds them at start, so lookups by name
+/// and by namespace path still find what the file holds.
+#[tokio::test]
+async fn a_store_without_indexes_is_indexed_at_start() {
+    use wnet_core::Store;
+
+    let tmp = TempDir::new("indexes");
+    let path = tmp.path().join("wnet.db");
+    let key = {
+        let store = Arc::new(RedbStore::open(&path).unwrap());
+        let host = Host::with_store(store.clone()).await;
+        let c = &host.controller;
+        let net = c
+            .new_network("null", "net1", NetworkOptions::default())
+            .await
+            .unwrap();
+        let sb = c
+            .new_sandbox("c1", SandboxOptions::default())
+            .await
+            .unwrap();
+        for name in ["ep1", "ep2"] {
+            let ep = net
+                .create_endpoint(name, EndpointOptions::default())
+                .await
+                .unwrap();
+            if name == "ep1" {
+                ep.join(&sb, JoinOptions::default()).await.unwrap();
+            }
+        }
+        // What a wnet of layout 1 wrote: the records, no index.
+        let mut removed = 0;
+        for table in ["index/endpoint-names", "index/sandbox-keys", "index/meta"] {
+            for (k, _) in store.scan(table, "").unwrap() {
+                assert!(store.delete(table, &k).unwrap());
+                removed += 1;
+            }
+        }
+        assert_eq!(removed, 4, "two endpoint names, one namespace, the marker");
+        sb.info().unwrap().key
+    };
+
+    let store = Arc::new(RedbStore::open(&path).unwrap());
+    let host = Host::with_store(store).await;
+    let c = &host.controller;
+    let net = c.network("net1").unwrap();
+    assert_eq!(net.endpoint("ep2").unwrap().name(), "ep2");
+    let names: Vec<_> = net
+        .endpoints()
+        .unwrap()
+        .iter()
+        .map(|e| e.name().to_owned())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    assert_eq!(names, ["ep1", "ep2"]);
+    let err = net
+        .create_endpoint("ep1", EndpointOptions::default())
+        .await
+        .expect_err("a second ep1 is refused");
+    assert!(err.to_string().contains("ep1"), "{err}");
+    assert_eq!(c.sandbox_by_key(&key).unwrap().unwrap().id(), "c1");
+    // Removing keeps the indexes in step: the name is free again, the path unknown.
+    let sb = c.sandbox("c1").unwrap();
+    sb.delete().await.unwrap();
+    assert!(c.sandbox_by_key(&key).unwrap().is_none());
+    assert!(net.endpoint("ep1").is_err());
+    net.create_endpoint("ep1", EndpointOptions::default())
+        .await
+        .unwrap();
 }
 
 /// An IPAM driver that keeps its allocations in memory only, and so asks for

@@ -54,9 +54,9 @@ async fn a_host_network_container_uses_the_host_namespace_without_ipam() {
     );
 
     sb.delete().await.unwrap();
-    assert!(c.sandboxes().is_empty());
+    assert!(c.sandboxes().unwrap().is_empty());
     assert!(
-        net.endpoints().is_empty(),
+        net.endpoints().unwrap().is_empty(),
         "deleting the sandbox took its endpoint"
     );
     net.delete().await.unwrap();
@@ -163,7 +163,7 @@ async fn ipam_settings_and_a_second_host_network_are_refused() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("host's own addresses"), "{err}");
-    assert!(net.endpoints().is_empty());
+    assert!(net.endpoints().unwrap().is_empty());
 
     let err = c
         .new_sandbox(
@@ -177,5 +177,5 @@ async fn ipam_settings_and_a_second_host_network_are_refused() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("one or the other"), "{err}");
-    assert!(c.sandboxes().is_empty());
+    assert!(c.sandboxes().unwrap().is_empty());
 }

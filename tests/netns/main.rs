@@ -545,7 +545,7 @@ fn a_failure_at_any_kernel_step_leaves_nothing_behind() -> Pin<Box<dyn Future<Ou
             "new-sandbox",
             c.new_sandbox("s", SandboxOptions::default()),
             |failed, e| {
-                assert!(c.sandboxes().is_empty(), "{failed}: {e}");
+                assert!(c.sandboxes().unwrap().is_empty(), "{failed}: {e}");
                 assert_eq!(netns_files(), 0, "{failed}: a namespace file is left: {e}");
             },
             |sb| {
@@ -565,7 +565,7 @@ fn a_failure_at_any_kernel_step_leaves_nothing_behind() -> Pin<Box<dyn Future<Ou
             |failed, e| {
                 assert_eq!(state(&h.nl, &h.ns).await, host_with_net, "{failed}: {e}");
                 assert_eq!(state(&h.nl, &ns_of(&sb)).await, sb_before, "{failed}: {e}");
-                assert!(net.endpoints().is_empty(), "{failed}: {e}");
+                assert!(net.endpoints().unwrap().is_empty(), "{failed}: {e}");
                 assert_eq!(ledger(), 1, "{failed}: only the bridge is held: {e}");
             },
             |ep| {
@@ -785,7 +785,7 @@ fn a_sandbox_whose_namespace_was_replaced_is_reconciled_away() -> Pin<Box<dyn Fu
             "the sandbox is gone"
         );
         let net = controller.network("rep").unwrap();
-        assert!(net.endpoints().is_empty(), "and its endpoint");
+        assert!(net.endpoints().unwrap().is_empty(), "and its endpoint");
         let sb = controller
             .new_sandbox("next", SandboxOptions::default())
             .await
@@ -1535,6 +1535,7 @@ fn bridge_networks_behind_the_firewall() -> Pin<Box<dyn Future<Output = ()>>> {
         s.delete().await.unwrap();
         let published = nets[0]
             .endpoints()
+            .unwrap()
             .into_iter()
             .find(|e| e.name() == "fwe0")
             .unwrap();
@@ -1548,7 +1549,7 @@ fn bridge_networks_behind_the_firewall() -> Pin<Box<dyn Future<Output = ()>>> {
         );
 
         for net in &nets {
-            for ep in net.endpoints() {
+            for ep in net.endpoints().unwrap() {
                 ep.delete(true).await.unwrap();
             }
             net.delete().await.unwrap();
@@ -1564,7 +1565,7 @@ fn bridge_networks_behind_the_firewall() -> Pin<Box<dyn Future<Output = ()>>> {
             before,
             "only wnet's table was added"
         );
-        for s in h.controller.sandboxes() {
+        for s in h.controller.sandboxes().unwrap() {
             s.delete().await.unwrap();
         }
         out.remove().unwrap();

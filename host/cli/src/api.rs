@@ -296,7 +296,7 @@ fn network_json(net: &Network) -> Result<Value, ApiError> {
         })
         .collect();
     let mut containers = BTreeMap::new();
-    for ep in net.endpoints() {
+    for ep in net.endpoints()? {
         let e = ep.info()?;
         let Some(join) = &e.join else { continue };
         containers.insert(
@@ -435,7 +435,7 @@ async fn delete_network(
 async fn prune_networks(State(c): State<Controller>) -> ApiResult {
     let mut deleted = Vec::new();
     for n in c.networks() {
-        if n.endpoints().is_empty() {
+        if n.endpoints()?.is_empty() {
             n.delete().await?;
             deleted.push(n.name().to_owned());
         }
@@ -499,7 +499,7 @@ async fn sandbox_for(c: &Controller, arg: &str) -> Result<wnet_core::Sandbox, Ap
     if !arg.starts_with('/') {
         return Ok(c.sandbox(arg)?);
     }
-    if let Some(sb) = c.sandbox_by_key(arg) {
+    if let Some(sb) = c.sandbox_by_key(arg)? {
         return Ok(sb);
     }
     // Named after the path: /run/netns/web → web, /proc/42/ns/net → proc-42-ns-net.
@@ -652,11 +652,7 @@ async fn disconnect(
     let net = c.network(&id)?;
     let sb = match c.sandbox(&req.container) {
         Ok(sb) => sb,
-        Err(e) => c
-            .sandboxes()
-            .into_iter()
-            .find(|s| s.info().is_ok_and(|i| i.key == req.container))
-            .ok_or(e)?,
+        Err(e) => c.sandbox_by_key(&req.container)?.ok_or(e)?,
     };
     let Some(ep) = sb
         .endpoints()?
@@ -743,7 +739,7 @@ fn sandbox_json(c: &Controller, sb: &wnet_core::Sandbox) -> Result<Value, ApiErr
 
 async fn list_sandboxes(State(c): State<Controller>) -> ApiResult {
     let mut out = Vec::new();
-    for sb in c.sandboxes() {
+    for sb in c.sandboxes()? {
         out.push(sandbox_json(&c, &sb)?);
     }
     Ok(axum::Json(Value::Array(out)))

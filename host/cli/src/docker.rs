@@ -498,7 +498,7 @@ impl Plugin {
         key: &str,
         mut options: Options,
     ) -> Result<(wnet_core::Sandbox, bool), Failure> {
-        if let Some(sb) = self.controller.sandbox_by_key(key) {
+        if let Some(sb) = self.controller.sandbox_by_key(key)? {
             return Ok((sb, false));
         }
         let base = std::path::Path::new(key)

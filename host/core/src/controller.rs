@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 
+use serde::de::DeserializeOwned;
 use tokio::sync::OwnedMutexGuard;
 
 use wnet_types::IpNet;
@@ -94,26 +95,173 @@ pub(crate) struct Inner {
     op_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
-/// The records in memory, written through to the store on every change.
-#[derive(Default)]
+/// The records in memory, written through to the store on every change. Networks are
+/// few and all loaded at start; endpoints and sandboxes are loaded from the store when
+/// first asked for (by id, or through the name and key indexes), so a one-shot `wnet`
+/// that touches one sandbox decodes its records, not the host's hundreds.
 pub(crate) struct State {
+    store: Arc<dyn Store>,
     pub(crate) networks: BTreeMap<String, NetworkRecord>,
-    pub(crate) endpoints: BTreeMap<String, EndpointRecord>,
-    pub(crate) sandboxes: BTreeMap<String, SandboxRecord>,
+    endpoints: Records<EndpointRecord>,
+    sandboxes: Records<SandboxRecord>,
+}
+
+/// The records of one table read so far; `all` once every one has been.
+struct Records<T> {
+    table: &'static str,
+    loaded: BTreeMap<String, T>,
+    all: bool,
+}
+
+impl<T: DeserializeOwned> Records<T> {
+    fn new(table: &'static str) -> Self {
+        Records {
+            table,
+            loaded: BTreeMap::new(),
+            all: false,
+        }
+    }
+
+    fn get(&mut self, store: &dyn Store, id: &str) -> Result<Option<&T>, Error> {
+        if !self.all
+            && !self.loaded.contains_key(id)
+            && let Some(record) = store.get_record(self.table, id)?
+        {
+            self.loaded.insert(id.to_owned(), record);
+        }
+        Ok(self.loaded.get(id))
+    }
+
+    fn all(&mut self, store: &dyn Store) -> Result<&BTreeMap<String, T>, Error> {
+        if !self.all {
+            // Whatever was loaded or written since is what the store holds too.
+            self.loaded = store.scan_keyed_records(self.table, "")?;
+            self.all = true;
+        }
+        Ok(&self.loaded)
+    }
+}
+
+/// `<network id>/<endpoint name>` → endpoint id: an endpoint's name is unique in its
+/// network, and neither changes.
+const ENDPOINT_NAMES: &str = "index/endpoint-names";
+/// `<namespace path>\0<sandbox id>` → nothing: the sandboxes in each namespace (several
+/// may share the host's).
+const SANDBOX_KEYS: &str = "index/sandbox-keys";
+/// `version` is present once the indexes above are complete.
+const INDEXES: &str = "index/meta";
+
+fn endpoint_name_key(network_id: &str, name: &str) -> String {
+    format!("{network_id}/{name}")
+}
+
+fn sandbox_key_key(key: &str, id: &str) -> String {
+    format!("{key}\0{id}")
 }
 
 impl State {
+    fn new(store: Arc<dyn Store>) -> Result<Self, Error> {
+        let networks = store.scan_keyed_records(store::NETWORKS, "")?;
+        let mut state = State {
+            store,
+            networks,
+            endpoints: Records::new(store::ENDPOINTS),
+            sandboxes: Records::new(store::SANDBOXES),
+        };
+        if state.store.get(INDEXES, "version")?.is_none() {
+            state.build_indexes()?;
+        }
+        Ok(state)
+    }
+
+    /// Indexes a store written before they existed (or whose indexing was cut short).
+    fn build_indexes(&mut self) -> Result<(), Error> {
+        let store = self.store.clone();
+        store::batch(|| {
+            for e in self.endpoints.all(&*store)?.values() {
+                store.put(
+                    ENDPOINT_NAMES,
+                    &endpoint_name_key(&e.network_id, &e.name),
+                    e.id.as_bytes(),
+                )?;
+            }
+            for s in self.sandboxes.all(&*store)?.values() {
+                store.put(SANDBOX_KEYS, &sandbox_key_key(&s.key, &s.id), b"")?;
+            }
+            store.put(INDEXES, "version", b"1")?;
+            Ok(())
+        })
+    }
+
     pub(crate) fn network_by_name(&self, name: &str) -> Option<&NetworkRecord> {
         self.networks.values().find(|n| n.name == name)
     }
 
-    pub(crate) fn endpoints_of<'a>(
-        &'a self,
-        network_id: &'a str,
-    ) -> impl Iterator<Item = &'a EndpointRecord> + 'a {
-        self.endpoints
-            .values()
-            .filter(move |e| e.network_id == network_id)
+    /// The endpoint `id`, if it exists.
+    pub(crate) fn endpoint(&mut self, id: &str) -> Result<Option<&EndpointRecord>, Error> {
+        self.endpoints.get(&*self.store, id)
+    }
+
+    /// The sandbox `id`, if it exists.
+    pub(crate) fn sandbox(&mut self, id: &str) -> Result<Option<&SandboxRecord>, Error> {
+        self.sandboxes.get(&*self.store, id)
+    }
+
+    /// Every sandbox, by id.
+    pub(crate) fn sandboxes(&mut self) -> Result<&BTreeMap<String, SandboxRecord>, Error> {
+        self.sandboxes.all(&*self.store)
+    }
+
+    /// The endpoints of network `network_id`, in id order.
+    pub(crate) fn endpoints_of(&mut self, network_id: &str) -> Result<Vec<EndpointRecord>, Error> {
+        if self.endpoints.all {
+            return Ok(self
+                .endpoints
+                .loaded
+                .values()
+                .filter(|e| e.network_id == network_id)
+                .cloned()
+                .collect());
+        }
+        let mut found = BTreeMap::new();
+        for (_, id) in self.store.scan(ENDPOINT_NAMES, &format!("{network_id}/"))? {
+            let id = String::from_utf8_lossy(&id).into_owned();
+            // An index entry may outlive its record by a crash between the two writes.
+            if let Some(e) = self.endpoint(&id)?.filter(|e| e.network_id == network_id) {
+                found.insert(id, e.clone());
+            }
+        }
+        Ok(found.into_values().collect())
+    }
+
+    /// The endpoint of network `network_id` named `name`, if any.
+    pub(crate) fn endpoint_named(
+        &mut self,
+        network_id: &str,
+        name: &str,
+    ) -> Result<Option<&EndpointRecord>, Error> {
+        let id = match self
+            .store
+            .get(ENDPOINT_NAMES, &endpoint_name_key(network_id, name))?
+        {
+            Some(id) => String::from_utf8_lossy(&id).into_owned(),
+            None => return Ok(None),
+        };
+        Ok(self
+            .endpoint(&id)?
+            .filter(|e| e.network_id == network_id && e.name == name))
+    }
+
+    /// The id of a sandbox whose namespace is at `key`, if any.
+    pub(crate) fn sandbox_at(&mut self, key: &str) -> Result<Option<String>, Error> {
+        let prefix = format!("{key}\0");
+        for (k, _) in self.store.scan(SANDBOX_KEYS, &prefix)? {
+            let id = &k[prefix.len()..];
+            if self.sandbox(id)?.is_some_and(|s| s.key == key) {
+                return Ok(Some(id.to_owned()));
+            }
+        }
+        Ok(None)
     }
 }
 
@@ -128,25 +276,7 @@ impl Controller {
     /// and [`Controller::register_ipam_driver`]. Records already in the configured store
     /// are loaded.
     pub fn new(config: Config) -> Result<Self, Error> {
-        let mut state = State::default();
-        for n in config
-            .store
-            .scan_records::<NetworkRecord>(store::NETWORKS, "")?
-        {
-            state.networks.insert(n.id.clone(), n);
-        }
-        for e in config
-            .store
-            .scan_records::<EndpointRecord>(store::ENDPOINTS, "")?
-        {
-            state.endpoints.insert(e.id.clone(), e);
-        }
-        for s in config
-            .store
-            .scan_records::<SandboxRecord>(store::SANDBOXES, "")?
-        {
-            state.sandboxes.insert(s.id.clone(), s);
-        }
+        let state = State::new(config.store.clone())?;
         Ok(Controller {
             inner: Arc::new(Inner {
                 config,
@@ -377,32 +507,52 @@ impl Controller {
     }
 
     pub(crate) fn save_endpoint(&self, e: &EndpointRecord) -> Result<(), Error> {
-        self.inner
-            .config
-            .store
-            .put_record(store::ENDPOINTS, &e.id, e)?;
-        self.state().endpoints.insert(e.id.clone(), e.clone());
+        let store = &self.inner.config.store;
+        // The index first: an entry whose record is missing is skipped by its readers,
+        // a record missing from the index would be invisible to them.
+        store.put(
+            ENDPOINT_NAMES,
+            &endpoint_name_key(&e.network_id, &e.name),
+            e.id.as_bytes(),
+        )?;
+        store.put_record(store::ENDPOINTS, &e.id, e)?;
+        self.state()
+            .endpoints
+            .loaded
+            .insert(e.id.clone(), e.clone());
         Ok(())
     }
 
     pub(crate) fn remove_endpoint(&self, id: &str) -> Result<(), Error> {
-        self.inner.config.store.delete(store::ENDPOINTS, id)?;
-        self.state().endpoints.remove(id);
+        let store = &self.inner.config.store;
+        let record = self.state().endpoint(id)?.cloned();
+        store.delete(store::ENDPOINTS, id)?;
+        if let Some(e) = record {
+            store.delete(ENDPOINT_NAMES, &endpoint_name_key(&e.network_id, &e.name))?;
+        }
+        self.state().endpoints.loaded.remove(id);
         Ok(())
     }
 
     pub(crate) fn save_sandbox(&self, s: &SandboxRecord) -> Result<(), Error> {
-        self.inner
-            .config
-            .store
-            .put_record(store::SANDBOXES, &s.id, s)?;
-        self.state().sandboxes.insert(s.id.clone(), s.clone());
+        let store = &self.inner.config.store;
+        store.put(SANDBOX_KEYS, &sandbox_key_key(&s.key, &s.id), b"")?;
+        store.put_record(store::SANDBOXES, &s.id, s)?;
+        self.state()
+            .sandboxes
+            .loaded
+            .insert(s.id.clone(), s.clone());
         Ok(())
     }
 
     pub(crate) fn remove_sandbox(&self, id: &str) -> Result<(), Error> {
-        self.inner.config.store.delete(store::SANDBOXES, id)?;
-        self.state().sandboxes.remove(id);
+        let store = &self.inner.config.store;
+        let record = self.state().sandbox(id)?.cloned();
+        store.delete(store::SANDBOXES, id)?;
+        if let Some(s) = record {
+            store.delete(SANDBOX_KEYS, &sandbox_key_key(&s.key, &s.id))?;
+        }
+        self.state().sandboxes.loaded.remove(id);
         Ok(())
     }
 }

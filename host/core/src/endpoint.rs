@@ -114,8 +114,7 @@ impl Endpoint {
     pub fn info(&self) -> Result<EndpointRecord, Error> {
         self.ctrl
             .state()
-            .endpoints
-            .get(&self.id)
+            .endpoint(&self.id)?
             .cloned()
             .ok_or_else(|| self.not_found())
     }
@@ -142,10 +141,9 @@ impl Endpoint {
         &self,
         sandbox: &Sandbox,
     ) -> Result<(EndpointRecord, NetworkRecord, SandboxRecord), Error> {
-        let state = self.ctrl.state();
+        let mut state = self.ctrl.state();
         let ep = state
-            .endpoints
-            .get(&self.id)
+            .endpoint(&self.id)?
             .cloned()
             .ok_or_else(|| self.not_found())?;
         let network = state
@@ -154,8 +152,7 @@ impl Endpoint {
             .cloned()
             .ok_or_else(|| Error::NetworkNotFound(self.network_id.clone()))?;
         let sb = state
-            .sandboxes
-            .get(sandbox.id())
+            .sandbox(sandbox.id())?
             .cloned()
             .ok_or_else(|| Error::SandboxNotFound(sandbox.id().to_owned()))?;
         Ok((ep, network, sb))
@@ -272,13 +269,13 @@ impl Endpoint {
             // libnetwork: an IPv6 gateway is meaningless without an IPv6 address.
             info.gateway_ipv6 = None;
         }
-        let others: Vec<EndpointRecord> = {
-            let state = self.ctrl.state();
-            sb.endpoints
-                .iter()
-                .filter_map(|(_, eid)| state.endpoints.get(eid).cloned())
-                .collect()
-        };
+        let mut others: Vec<EndpointRecord> = Vec::new();
+        {
+            let mut state = self.ctrl.state();
+            for (_, eid) in &sb.endpoints {
+                others.extend(state.endpoint(eid)?.cloned());
+            }
+        }
         let offers_gateway = !network.internal && !info.disable_gateway_service;
         let taken = |v6: bool| {
             others.iter().any(|o| {
@@ -401,18 +398,18 @@ impl Endpoint {
     /// Gives the gateway role the leaving endpoint had to the first remaining endpoint
     /// that can take it, and reprograms its external connectivity.
     async fn hand_over_gateway(&self, sb: &SandboxRecord, v4: bool, v6: bool) -> Result<(), Error> {
-        let candidates: Vec<(EndpointRecord, NetworkRecord)> = {
-            let state = self.ctrl.state();
-            sb.endpoints
-                .iter()
-                .filter_map(|(nid, eid)| {
-                    Some((
-                        state.endpoints.get(eid)?.clone(),
-                        state.networks.get(nid)?.clone(),
-                    ))
-                })
-                .collect()
-        };
+        let mut candidates: Vec<(EndpointRecord, NetworkRecord)> = Vec::new();
+        {
+            let mut state = self.ctrl.state();
+            for (nid, eid) in &sb.endpoints {
+                let Some(network) = state.networks.get(nid).cloned() else {
+                    continue;
+                };
+                if let Some(ep) = state.endpoint(eid)? {
+                    candidates.push((ep.clone(), network));
+                }
+            }
+        }
         let (mut need4, mut need6) = (v4, v6);
         for (mut ep, network) in candidates {
             let Some(join) = ep.join.as_mut() else {
@@ -565,18 +562,17 @@ pub(crate) async fn create(
     }
     let _op = ctrl.network_lock(network_id).await;
     let (network, sandbox) = {
-        let state = ctrl.state();
+        let mut state = ctrl.state();
         let network = state
             .networks
             .get(network_id)
             .cloned()
             .ok_or_else(|| Error::NetworkNotFound(network_id.to_owned()))?;
-        if state.endpoints_of(network_id).any(|e| e.name == name)
-            || options
-                .id
-                .as_ref()
-                .is_some_and(|id| state.endpoints.contains_key(id))
-        {
+        let taken = match &options.id {
+            Some(id) => state.endpoint(id)?.is_some(),
+            None => false,
+        };
+        if taken || state.endpoint_named(network_id, name)?.is_some() {
             return Err(Error::DuplicateEndpointName {
                 name: options.id.clone().unwrap_or_else(|| name.to_owned()),
                 network: network.name,
@@ -586,8 +582,7 @@ pub(crate) async fn create(
             None => None,
             Some(id) => Some(
                 state
-                    .sandboxes
-                    .get(id)
+                    .sandbox(id)?
                     .cloned()
                     .ok_or_else(|| Error::SandboxNotFound(id.clone()))?,
             ),

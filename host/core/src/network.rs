@@ -156,25 +156,28 @@ impl Network {
     }
 
     /// The network's endpoints, in id order.
-    pub fn endpoints(&self) -> Vec<Endpoint> {
-        let state = self.ctrl.state();
-        state
-            .endpoints_of(&self.id)
+    pub fn endpoints(&self) -> Result<Vec<Endpoint>, Error> {
+        let endpoints = self.ctrl.state().endpoints_of(&self.id)?;
+        Ok(endpoints
+            .iter()
             .map(|e| Endpoint::handle(&self.ctrl, e))
-            .collect()
+            .collect())
     }
 
     /// The endpoint named `name` (or with id `name`).
     pub fn endpoint(&self, name: &str) -> Result<Endpoint, Error> {
-        let state = self.ctrl.state();
-        state
-            .endpoints_of(&self.id)
-            .find(|e| e.name == name || e.id == name)
-            .map(|e| Endpoint::handle(&self.ctrl, e))
-            .ok_or_else(|| Error::EndpointNotFound {
-                endpoint: name.to_owned(),
-                network: self.name.clone(),
-            })
+        let mut state = self.ctrl.state();
+        let found = match state.endpoint_named(&self.id, name)? {
+            Some(e) => Some(Endpoint::handle(&self.ctrl, e)),
+            None => state
+                .endpoint(name)?
+                .filter(|e| e.network_id == self.id)
+                .map(|e| Endpoint::handle(&self.ctrl, e)),
+        };
+        found.ok_or_else(|| Error::EndpointNotFound {
+            endpoint: name.to_owned(),
+            network: self.name.clone(),
+        })
     }
 
     /// Creates an endpoint on this network.
@@ -197,11 +200,8 @@ impl Network {
         let _op = self.ctrl.network_lock(&self.id).await;
         let network = self.info()?;
         let endpoints: Vec<String> = {
-            let state = self.ctrl.state();
-            state
-                .endpoints_of(&self.id)
-                .map(|e| e.name.clone())
-                .collect()
+            let endpoints = self.ctrl.state().endpoints_of(&self.id)?;
+            endpoints.into_iter().map(|e| e.name).collect()
         };
         if !endpoints.is_empty() {
             return Err(Error::ActiveEndpoints {

@@ -21,7 +21,7 @@ impl Controller {
         store::operation(async {
             let mut repairs = Vec::new();
             let os = self.inner.config.os.clone();
-            for sandbox in self.sandboxes() {
+            for sandbox in self.sandboxes()? {
                 let Ok(record) = sandbox.info() else { continue };
                 // Its engine makes and removes the namespace and says when the
                 // endpoints go (Docker's Leave and DeleteEndpoint).
@@ -52,7 +52,7 @@ impl Controller {
             }
             let known: Vec<OsSandbox> = self
                 .state()
-                .sandboxes
+                .sandboxes()?
                 .values()
                 .map(crate::SandboxRecord::os)
                 .collect();
@@ -186,7 +186,7 @@ impl Controller {
         let mut count = 0;
         for mut network in networks {
             let _op = self.network_lock(&network.id).await;
-            let endpoints: Vec<_> = self.state().endpoints_of(&network.id).cloned().collect();
+            let endpoints = self.state().endpoints_of(&network.id)?;
             let mut renamed = Vec::new();
             for v6 in [false, true] {
                 let mut pools = network.pools(v6).to_vec();

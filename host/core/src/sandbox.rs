@@ -51,8 +51,7 @@ impl Sandbox {
     pub fn info(&self) -> Result<SandboxRecord, Error> {
         self.ctrl
             .state()
-            .sandboxes
-            .get(&self.id)
+            .sandbox(&self.id)?
             .cloned()
             .ok_or_else(|| Error::SandboxNotFound(self.id.clone()))
     }
@@ -60,13 +59,14 @@ impl Sandbox {
     /// The endpoints joined to the sandbox, in join order.
     pub fn endpoints(&self) -> Result<Vec<Endpoint>, Error> {
         let info = self.info()?;
-        let state = self.ctrl.state();
-        Ok(info
-            .endpoints
-            .iter()
-            .filter_map(|(_, eid)| state.endpoints.get(eid))
-            .map(|e| Endpoint::handle(&self.ctrl, e))
-            .collect())
+        let mut state = self.ctrl.state();
+        let mut endpoints = Vec::with_capacity(info.endpoints.len());
+        for (_, eid) in &info.endpoints {
+            if let Some(e) = state.endpoint(eid)? {
+                endpoints.push(Endpoint::handle(&self.ctrl, e));
+            }
+        }
+        Ok(endpoints)
     }
 
     /// Deletes the sandbox (libnetwork's `Sandbox.Delete`): each joined endpoint leaves
@@ -125,7 +125,7 @@ impl Controller {
             });
         }
         let _sb = self.sandbox_lock(id).await;
-        if self.state().sandboxes.contains_key(id) {
+        if self.state().sandbox(id)?.is_some() {
             return Err(Error::DuplicateSandbox { id: id.to_owned() });
         }
         let os = if options.external_key {
@@ -184,7 +184,7 @@ impl Controller {
 
     /// The sandbox with id `id`.
     pub fn sandbox(&self, id: &str) -> Result<Sandbox, Error> {
-        if self.state().sandboxes.contains_key(id) {
+        if self.state().sandbox(id)?.is_some() {
             Ok(Sandbox {
                 ctrl: self.clone(),
                 id: id.to_owned(),
@@ -195,28 +195,23 @@ impl Controller {
     }
 
     /// The sandbox whose namespace is at `key` (a path it adopted or made), if any.
-    pub fn sandbox_by_key(&self, key: &str) -> Option<Sandbox> {
-        let state = self.state();
-        state
-            .sandboxes
-            .values()
-            .find(|s| s.key == key)
-            .map(|s| Sandbox {
-                ctrl: self.clone(),
-                id: s.id.clone(),
-            })
+    pub fn sandbox_by_key(&self, key: &str) -> Result<Option<Sandbox>, Error> {
+        Ok(self.state().sandbox_at(key)?.map(|id| Sandbox {
+            ctrl: self.clone(),
+            id,
+        }))
     }
 
     /// Every sandbox, by id.
-    pub fn sandboxes(&self) -> Vec<Sandbox> {
-        let state = self.state();
-        state
-            .sandboxes
+    pub fn sandboxes(&self) -> Result<Vec<Sandbox>, Error> {
+        let mut state = self.state();
+        Ok(state
+            .sandboxes()?
             .keys()
             .map(|id| Sandbox {
                 ctrl: self.clone(),
                 id: id.clone(),
             })
-            .collect()
+            .collect())
     }
 }

@@ -165,18 +165,28 @@ async fn scoped<T, E: From<StoreError>>(
     op: std::pin::Pin<Box<impl Future<Output = Result<T, E>>>>,
 ) -> Result<T, E> {
     PENDING
-        .scope(RefCell::default(), async {
-            let result = op.await;
-            let pending = PENDING.with(|p| std::mem::take(&mut *p.borrow_mut()));
-            for (store, keys) in &pending.stores {
-                if let Err(e) = store.commit(keys) {
-                    tracing::error!(error = %e, keys = keys.len(), "committing an operation failed");
-                    return result.and(Err(E::from(e)));
-                }
-            }
-            result
-        })
+        .scope(RefCell::default(), async { commit_pending(op.await) })
         .await
+}
+
+/// [`operation`] for synchronous work outside the async world (a controller's start).
+pub(crate) fn batch<T, E: From<StoreError>>(op: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
+    if PENDING.try_with(|_| ()).is_ok() {
+        return op();
+    }
+    PENDING.sync_scope(RefCell::default(), || commit_pending(op()))
+}
+
+/// Commits what the operation that ended with `result` wrote, inside its scope.
+fn commit_pending<T, E: From<StoreError>>(result: Result<T, E>) -> Result<T, E> {
+    let pending = PENDING.with(|p| std::mem::take(&mut *p.borrow_mut()));
+    for (store, keys) in &pending.stores {
+        if let Err(e) = store.commit(keys) {
+            tracing::error!(error = %e, keys = keys.len(), "committing an operation failed");
+            return result.and(Err(E::from(e)));
+        }
+    }
+    result
 }
 
 /// Typed access to records stored as JSON.
@@ -195,14 +205,28 @@ pub(crate) trait StoreExt: Store {
         self.put(table, key, &bytes)
     }
 
-    fn scan_records<T: DeserializeOwned>(
+    fn get_record<T: DeserializeOwned>(
+        &self,
+        table: &str,
+        key: &str,
+    ) -> Result<Option<T>, StoreError> {
+        self.get(table, key)?
+            .map(|bytes| decode(table, key, &bytes))
+            .transpose()
+    }
+
+    /// The records of `table` by key.
+    fn scan_keyed_records<T: DeserializeOwned>(
         &self,
         table: &str,
         prefix: &str,
-    ) -> Result<Vec<T>, StoreError> {
+    ) -> Result<BTreeMap<String, T>, StoreError> {
         self.scan(table, prefix)?
-            .iter()
-            .map(|(key, bytes)| decode(table, key, bytes))
+            .into_iter()
+            .map(|(key, bytes)| {
+                let record = decode(table, &key, &bytes)?;
+                Ok((key, record))
+            })
             .collect()
     }
 }

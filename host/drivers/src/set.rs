@@ -468,7 +468,7 @@ impl DriverSet {
             repairs.extend(self.controller.reconcile_sandboxes().await);
             let sandboxes: Vec<String> = self
                 .controller
-                .sandboxes()
+                .sandboxes()?
                 .iter()
                 .map(|s| s.id().to_owned())
                 .collect();

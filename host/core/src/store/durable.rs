@@ -16,8 +16,13 @@ const DATA: TableDefinition<&str, &[u8]> = TableDefinition::new("data");
 /// `schema`: the layout version of the file.
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 
-/// The layout this binary writes and reads. A file of a higher version is refused.
-pub const SCHEMA_VERSION: u64 = 1;
+/// The layout this binary writes and reads. A file of a higher version is refused; one
+/// of a lower version is upgraded when opened.
+///
+/// 1: every value in `data`. 2: the controller also keeps indexes of endpoint names and
+/// sandbox namespaces there, which a wnet of layout 1 would not update; the controller
+/// builds them for a file that lacks them.
+pub const SCHEMA_VERSION: u64 = 2;
 
 /// The store in one `redb` file (see the module's documentation).
 pub struct RedbStore {
@@ -91,21 +96,21 @@ impl RedbStore {
             .set_repair_callback(move |_| flag.store(true, Ordering::Relaxed))
             .create(path)
             .map_err(|e| fail(e.to_string()))?;
-        let created = match schema(&db, &fail)? {
-            Some(v) if v > SCHEMA_VERSION => return Err(too_new(v)),
-            Some(_) => false,
-            None => {
-                let w = db.begin_write().map_err(|e| fail(e.to_string()))?;
-                {
-                    let mut meta = w.open_table(META).map_err(|e| fail(e.to_string()))?;
-                    meta.insert("schema", SCHEMA_VERSION)
-                        .map_err(|e| fail(e.to_string()))?;
-                    w.open_table(DATA).map_err(|e| fail(e.to_string()))?;
-                }
-                w.commit().map_err(|e| fail(e.to_string()))?;
-                true
+        let found = schema(&db, &fail)?;
+        if let Some(v) = found.filter(|v| *v > SCHEMA_VERSION) {
+            return Err(too_new(v));
+        }
+        if found != Some(SCHEMA_VERSION) {
+            let w = db.begin_write().map_err(|e| fail(e.to_string()))?;
+            {
+                let mut meta = w.open_table(META).map_err(|e| fail(e.to_string()))?;
+                meta.insert("schema", SCHEMA_VERSION)
+                    .map_err(|e| fail(e.to_string()))?;
+                w.open_table(DATA).map_err(|e| fail(e.to_string()))?;
             }
-        };
+            w.commit().map_err(|e| fail(e.to_string()))?;
+        }
+        let created = found.is_none();
         let mem = Arc::new(MemoryStore::new());
         {
             let read = db.begin_read().map_err(|e| fail(e.to_string()))?;
@@ -293,6 +298,32 @@ mod tests {
             std::fs::read(&path).unwrap(),
             before,
             "the file was not rewritten"
+        );
+    }
+
+    #[test]
+    fn a_file_of_an_older_layout_is_upgraded() {
+        let tmp = tmp("older");
+        let path = tmp.0.clone();
+        {
+            let s = RedbStore::open(&path).unwrap();
+            s.put("networks", "n1", b"one").unwrap();
+            let w = s.disk.db.begin_write().unwrap();
+            w.open_table(META)
+                .unwrap()
+                .insert("schema", SCHEMA_VERSION - 1)
+                .unwrap();
+            w.commit().unwrap();
+        }
+        let s = RedbStore::open(&path).unwrap();
+        assert!(!s.created(), "an upgraded file is not a new one");
+        assert_eq!(
+            schema(&s.disk.db, &|e| StoreError::Backend(e)).unwrap(),
+            Some(SCHEMA_VERSION)
+        );
+        assert_eq!(
+            s.get("networks", "n1").unwrap().as_deref(),
+            Some(&b"one"[..])
         );
     }
 
