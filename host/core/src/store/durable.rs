@@ -1,15 +1,18 @@
-//! [`RedbStore`]: the store on disk, one `redb` file. Everything is also kept in memory
-//! (the records and drivers' `kv` of one host are small), so reads never touch the
-//! file; writes made during an [`operation`](super::operation) reach the file together,
-//! in one transaction, when it ends; writes outside one are committed at once.
+//! [`RedbStore`]: the store on disk, one `redb` file. A value is read from the file the
+//! first time it is asked for and kept in memory from then on, with every value written;
+//! so a one-shot `wnet` reads the few keys it needs, not the whole file, and a daemon
+//! soon reads only memory. Writes made during an [`operation`](super::operation) reach
+//! the file together, in one transaction, when it ends; writes outside one are committed
+//! at once.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use redb::{Database, ReadOnlyDatabase, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, ReadOnlyDatabase, ReadableDatabase, TableDefinition};
 
-use super::{Committer, Keys, MemoryStore, Store, StoreError, defer};
+use super::{Committer, Keys, Store, StoreError, defer};
 
 /// Every value, keyed by `<table>\0<key>` (table names hold no NUL).
 const DATA: TableDefinition<&str, &[u8]> = TableDefinition::new("data");
@@ -26,7 +29,6 @@ pub const SCHEMA_VERSION: u64 = 2;
 
 /// The store in one `redb` file (see the module's documentation).
 pub struct RedbStore {
-    mem: Arc<MemoryStore>,
     disk: Arc<Disk>,
     recovered: bool,
     created: bool,
@@ -35,7 +37,10 @@ pub struct RedbStore {
 struct Disk {
     db: Database,
     path: PathBuf,
-    mem: Arc<MemoryStore>,
+    /// Per table, every key read from the file or written since it was opened, `None`
+    /// where the key is absent (deleted, or looked for and not there). A key missing
+    /// here was never written by this process, so the file's value is the truth.
+    cache: Mutex<Cache>,
     commits: AtomicU64,
 }
 
@@ -63,6 +68,74 @@ fn schema(
 
 fn composite(table: &str, key: &str) -> String {
     format!("{table}\0{key}")
+}
+
+/// Per table, per key: a value, or `None` for a key known to be absent.
+type Cache = BTreeMap<String, BTreeMap<String, Option<Vec<u8>>>>;
+
+impl Disk {
+    fn cache(&self) -> MutexGuard<'_, Cache> {
+        // Every update under this lock is a single insert: a panic elsewhere cannot
+        // leave it half done.
+        self.cache.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The value of `key`, from memory or else the file. The caller holds the cache's
+    /// lock across the read, so a write cannot slip in between it and its caching.
+    fn get(
+        &self,
+        cache: &mut Cache,
+        table: &str,
+        key: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        if let Some(v) = cache.get(table).and_then(|t| t.get(key)) {
+            return Ok(v.clone());
+        }
+        let fail = backend(&self.path, "read");
+        let read = self.db.begin_read().map_err(|e| fail(e.to_string()))?;
+        let data = read.open_table(DATA).map_err(|e| fail(e.to_string()))?;
+        let value = data
+            .get(composite(table, key).as_str())
+            .map_err(|e| fail(e.to_string()))?
+            .map(|v| v.value().to_vec());
+        cache
+            .entry(table.to_owned())
+            .or_default()
+            .insert(key.to_owned(), value.clone());
+        Ok(value)
+    }
+
+    /// The keys of `table` starting with `prefix`: the file's, overlaid with memory's.
+    fn scan(&self, table: &str, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let fail = backend(&self.path, "read");
+        let cache = self.cache();
+        let mut found: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+        let read = self.db.begin_read().map_err(|e| fail(e.to_string()))?;
+        let data = read.open_table(DATA).map_err(|e| fail(e.to_string()))?;
+        let start = composite(table, prefix);
+        for entry in data
+            .range(start.as_str()..)
+            .map_err(|e| fail(e.to_string()))?
+        {
+            let (k, v) = entry.map_err(|e| fail(e.to_string()))?;
+            let Some(key) = k.value().strip_prefix(start.as_str()) else {
+                break;
+            };
+            found.insert(format!("{prefix}{key}"), v.value().to_vec());
+        }
+        if let Some(t) = cache.get(table) {
+            for (k, v) in t
+                .range(prefix.to_owned()..)
+                .take_while(|(k, _)| k.starts_with(prefix))
+            {
+                match v {
+                    Some(v) => found.insert(k.clone(), v.clone()),
+                    None => found.remove(k),
+                };
+            }
+        }
+        Ok(found.into_iter().collect())
+    }
 }
 
 impl RedbStore {
@@ -111,26 +184,13 @@ impl RedbStore {
             w.commit().map_err(|e| fail(e.to_string()))?;
         }
         let created = found.is_none();
-        let mem = Arc::new(MemoryStore::new());
-        {
-            let read = db.begin_read().map_err(|e| fail(e.to_string()))?;
-            let data = read.open_table(DATA).map_err(|e| fail(e.to_string()))?;
-            for entry in data.iter().map_err(|e| fail(e.to_string()))? {
-                let (k, v) = entry.map_err(|e| fail(e.to_string()))?;
-                let Some((table, key)) = k.value().split_once('\0') else {
-                    return Err(fail(format!("entry `{}` has no table", k.value())));
-                };
-                mem.put(table, key, v.value())?;
-            }
-        }
         Ok(RedbStore {
             recovered: repaired.load(Ordering::Relaxed),
             created,
-            mem: mem.clone(),
             disk: Arc::new(Disk {
                 db,
                 path: path.to_owned(),
-                mem,
+                cache: Mutex::default(),
                 commits: AtomicU64::new(0),
             }),
         })
@@ -186,10 +246,16 @@ impl Committer for Disk {
         w.set_quick_repair(true);
         {
             let mut data = w.open_table(DATA).map_err(|e| fail(e.to_string()))?;
+            let cache = self.cache();
             for (table, key) in keys {
                 let k = composite(table, key);
-                // The value now, which is the last one written.
-                match self.mem.get(table, key)? {
+                // The value now, which is the last one written (a written key is in
+                // memory).
+                match cache
+                    .get(table)
+                    .and_then(|t| t.get(key))
+                    .and_then(Option::as_ref)
+                {
                     Some(v) => {
                         data.insert(k.as_str(), v.as_slice())
                             .map_err(|e| fail(e.to_string()))?;
@@ -208,16 +274,41 @@ impl Committer for Disk {
 
 impl Store for RedbStore {
     fn get(&self, table: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.mem.get(table, key)
+        let mut cache = self.disk.cache();
+        self.disk.get(&mut cache, table, key)
     }
 
     fn put(&self, table: &str, key: &str, value: &[u8]) -> Result<(), StoreError> {
-        self.mem.put(table, key, value)?;
+        {
+            let mut cache = self.disk.cache();
+            // Rewriting a key in place is the hot path (a driver's kv): no allocation.
+            match cache.get_mut(table).and_then(|t| t.get_mut(key)) {
+                Some(Some(existing)) => {
+                    existing.clear();
+                    existing.extend_from_slice(value);
+                }
+                Some(slot) => *slot = Some(value.to_vec()),
+                None => {
+                    cache
+                        .entry(table.to_owned())
+                        .or_default()
+                        .insert(key.to_owned(), Some(value.to_vec()));
+                }
+            }
+        }
         self.write(table, key)
     }
 
     fn delete(&self, table: &str, key: &str) -> Result<bool, StoreError> {
-        let existed = self.mem.delete(table, key)?;
+        let existed = {
+            let mut cache = self.disk.cache();
+            let existed = self.disk.get(&mut cache, table, key)?.is_some();
+            // `get` left the key in memory.
+            if existed && let Some(slot) = cache.get_mut(table).and_then(|t| t.get_mut(key)) {
+                *slot = None;
+            }
+            existed
+        };
         if existed {
             self.write(table, key)?;
         }
@@ -225,7 +316,7 @@ impl Store for RedbStore {
     }
 
     fn scan(&self, table: &str, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
-        self.mem.scan(table, prefix)
+        self.disk.scan(table, prefix)
     }
 }
 
@@ -272,19 +363,71 @@ mod tests {
     }
 
     #[test]
-    fn a_file_from_a_newer_wnet_is_refused_and_left_alone() {
-        let tmp = tmp("newer");
+    fn reads_see_the_file_overlaid_with_what_this_process_wrote() {
+        let tmp = tmp("overlay");
         let path = tmp.0.clone();
         {
             let s = RedbStore::open(&path).unwrap();
-            s.put("networks", "n1", b"one").unwrap();
-            let w = s.disk.db.begin_write().unwrap();
-            w.open_table(META)
-                .unwrap()
-                .insert("schema", SCHEMA_VERSION + 1)
-                .unwrap();
-            w.commit().unwrap();
+            for k in ["a/1", "a/2", "a/3", "b/1"] {
+                s.put("t", k, k.as_bytes()).unwrap();
+            }
+            s.put("u", "a/9", b"other table").unwrap();
         }
+        let s = RedbStore::open(&path).unwrap();
+        // Nothing was read yet: a delete must still find the file's key.
+        assert!(s.delete("t", "a/2").unwrap());
+        assert!(!s.delete("t", "a/2").unwrap());
+        s.put("t", "a/4", b"new").unwrap();
+        s.put("t", "a/1", b"changed").unwrap();
+        let scanned: Vec<_> = s
+            .scan("t", "a/")
+            .unwrap()
+            .into_iter()
+            .map(|(k, v)| (k, String::from_utf8(v).unwrap()))
+            .collect();
+        assert_eq!(
+            scanned,
+            [
+                ("a/1".to_owned(), "changed".to_owned()),
+                ("a/3".to_owned(), "a/3".to_owned()),
+                ("a/4".to_owned(), "new".to_owned()),
+            ]
+        );
+        assert_eq!(s.scan("t", "").unwrap().len(), 4);
+        assert_eq!(s.get("t", "b/1").unwrap().as_deref(), Some(&b"b/1"[..]));
+        assert_eq!(s.get("t", "a/2").unwrap(), None);
+        drop(s);
+        let s = RedbStore::open(&path).unwrap();
+        let keys: Vec<_> = s
+            .scan("t", "")
+            .unwrap()
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        assert_eq!(
+            keys,
+            ["a/1", "a/3", "a/4", "b/1"],
+            "the changes reached the file"
+        );
+    }
+
+    /// A file holding `networks/n1` = `one`, marked as of layout `version`.
+    fn file_of_layout(path: &Path, version: u64) {
+        let s = RedbStore::open(path).unwrap();
+        s.put("networks", "n1", b"one").unwrap();
+        let w = s.disk.db.begin_write().unwrap();
+        w.open_table(META)
+            .unwrap()
+            .insert("schema", version)
+            .unwrap();
+        w.commit().unwrap();
+    }
+
+    #[test]
+    fn a_file_from_a_newer_wnet_is_refused_and_left_alone() {
+        let tmp = tmp("newer");
+        let path = tmp.0.clone();
+        file_of_layout(&path, SCHEMA_VERSION + 1);
         let before = std::fs::read(&path).unwrap();
         let err = RedbStore::open(&path).err().unwrap();
         let msg = err.to_string();
@@ -305,16 +448,7 @@ mod tests {
     fn a_file_of_an_older_layout_is_upgraded() {
         let tmp = tmp("older");
         let path = tmp.0.clone();
-        {
-            let s = RedbStore::open(&path).unwrap();
-            s.put("networks", "n1", b"one").unwrap();
-            let w = s.disk.db.begin_write().unwrap();
-            w.open_table(META)
-                .unwrap()
-                .insert("schema", SCHEMA_VERSION - 1)
-                .unwrap();
-            w.commit().unwrap();
-        }
+        file_of_layout(&path, SCHEMA_VERSION - 1);
         let s = RedbStore::open(&path).unwrap();
         assert!(!s.created(), "an upgraded file is not a new one");
         assert_eq!(
