@@ -22,7 +22,8 @@ pub fn host() -> Namespace {
 }
 
 /// The namespace of sandbox `sandbox_id`: allowed only while an endpoint of this
-/// driver is being created in it or is joined to it.
+/// driver is being created in it or is joined to it. The handle is valid until the
+/// current driver call returns; ask again in the next one.
 pub fn sandbox(sandbox_id: &str) -> Result<Namespace> {
     imp::sandbox(sandbox_id).map(Namespace)
 }

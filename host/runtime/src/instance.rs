@@ -440,13 +440,17 @@ impl<W: World> Instance<W> {
     pub(crate) fn settle<T: Answer>(
         &self,
         mut slot: MutexGuard<'_, Option<Live<W>>>,
-        live: Live<W>,
+        mut live: Live<W>,
         call: &'static str,
         result: wasmtime::Result<T>,
     ) -> Result<T, DriverError> {
         wnet_core::store::add_driver_time(&self.ctx.name, live.call.started.elapsed());
         match result {
             Ok(mut v) => {
+                // Sandbox namespace handles last one call: a later call asks again, and
+                // is refused once its endpoint has left; and an idle instance keeps
+                // no removed container's namespace alive.
+                live.store.data_mut().namespaces.clear();
                 *slot = Some(live);
                 v.fit(&self.limits)
                     .map_err(|fault| self.refuse(call, fault))?;

@@ -81,8 +81,9 @@ pub(crate) struct HostState {
     table: ResourceTable,
     pub(crate) limiter: Limiter,
     pub(crate) ctx: Arc<DriverContext>,
-    /// Namespace handles given to this instance: handle `i + 1` is entry `i`, with its
-    /// ledger key prefix (handle 0 is the host's namespace).
+    /// Namespace handles given to this instance during the current call: handle `i + 1`
+    /// is entry `i`, with its ledger key prefix (handle 0 is the host's namespace).
+    /// Emptied when the call ends.
     pub(crate) namespaces: Vec<(String, wnet_netlink::Namespace)>,
     /// Calls into the host during the current driver call.
     pub(crate) host_calls: u32,
