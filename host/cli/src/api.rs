@@ -499,7 +499,7 @@ async fn sandbox_for(c: &Controller, arg: &str) -> Result<wnet_core::Sandbox, Ap
     if !arg.starts_with('/') {
         return Ok(c.sandbox(arg)?);
     }
-    if let Some(sb) = c.sandbox_by_key(arg)? {
+    if let Some(sb) = c.live_sandbox_by_key(arg).await? {
         return Ok(sb);
     }
     // Named after the path: /run/netns/web → web, /proc/42/ns/net → proc-42-ns-net.

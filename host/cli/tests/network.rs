@@ -234,6 +234,17 @@ fn lifecycle_with_traffic() {
     assert!(link.status.success(), "web0 in the namespace: {link:?}");
     tcp(&path, &a, "10.5.0.2");
     ok(&["network", "disconnect", "front", &path]);
+    // Another namespace at that path while the first was still connected (a container
+    // restarted under the same name): the stale sandbox goes with its endpoint and
+    // address, and the new namespace is adopted.
+    ok(&["network", "connect", "--ip", "10.5.0.88", "front", &path]);
+    outside.remove().unwrap();
+    let outside = Namespace::create(Path::new("/run/wnet-cli-test/other"), "c").unwrap();
+    ok(&["network", "connect", "--ip", "10.5.0.88", "front", &path]);
+    tcp(&path, &a, "10.5.0.2");
+    let inspect = ok(&["network", "inspect", "front"]);
+    assert_eq!(inspect.matches("10.5.0.88").count(), 1, "{inspect}");
+    ok(&["network", "disconnect", "front", &path]);
     ok(&["sandbox", "rm", "run-wnet-cli-test-other-c", "b"]);
     assert!(
         Path::new(&path).exists(),

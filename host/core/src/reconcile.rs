@@ -32,23 +32,7 @@ impl Controller {
                     repairs.extend(self.drop_broken_endpoints(&sandbox).await);
                     continue;
                 }
-                for ep in sandbox.endpoints().unwrap_or_default() {
-                    // Each step tolerates what the vanished namespace took with it.
-                    if let Err(e) = ep.leave(&sandbox).await {
-                        tracing::warn!(sandbox = %record.id, endpoint = %ep.name(), error = %e, "leave of a vanished sandbox's endpoint failed");
-                    }
-                    if let Err(e) = ep.delete(true).await {
-                        tracing::warn!(sandbox = %record.id, endpoint = %ep.name(), error = %e, "deleting a vanished sandbox's endpoint failed");
-                    }
-                }
-                let _ = os.remove(&record.os()).await;
-                if self.remove_sandbox(&record.id).is_ok() {
-                    self.drop_sandbox_lock(&record.id);
-                    repairs.push(format!(
-                        "sandbox {}: its namespace {} is gone; removed it and its endpoints",
-                        record.id, record.key
-                    ));
-                }
+                repairs.extend(self.remove_vanished(&sandbox, &record).await);
             }
             let known: Vec<OsSandbox> = self
                 .state()
@@ -68,6 +52,33 @@ impl Controller {
         })
         .await
         .unwrap_or_else(|e| vec![format!("recording the sandbox repairs failed: {e}")])
+    }
+
+    /// Removes `sandbox`, whose namespace is gone, with its endpoints and their
+    /// addresses. Returns the repair when the record went.
+    pub(crate) async fn remove_vanished(
+        &self,
+        sandbox: &crate::Sandbox,
+        record: &crate::SandboxRecord,
+    ) -> Option<String> {
+        for ep in sandbox.endpoints().unwrap_or_default() {
+            // Each step tolerates what the vanished namespace took with it.
+            if let Err(e) = ep.leave(sandbox).await {
+                tracing::warn!(sandbox = %record.id, endpoint = %ep.name(), error = %e, "leave of a vanished sandbox's endpoint failed");
+            }
+            if let Err(e) = ep.delete(true).await {
+                tracing::warn!(sandbox = %record.id, endpoint = %ep.name(), error = %e, "deleting a vanished sandbox's endpoint failed");
+            }
+        }
+        let _ = self.inner.config.os.remove(&record.os()).await;
+        if self.remove_sandbox(&record.id).is_err() {
+            return None;
+        }
+        self.drop_sandbox_lock(&record.id);
+        Some(format!(
+            "sandbox {}: its namespace {} is gone; removed it and its endpoints",
+            record.id, record.key
+        ))
     }
 
     /// Disconnects the endpoints of a live sandbox whose interface is gone from it.

@@ -202,6 +202,29 @@ impl Controller {
         }))
     }
 
+    /// Like [`Controller::sandbox_by_key`], for a caller about to adopt the namespace
+    /// at `key`: a sandbox recorded there whose namespace is gone (the path now names
+    /// another namespace, or none) is removed first, with its endpoints, as a
+    /// reconcile would, and not returned. A sandbox whose engine makes its namespace
+    /// later (an external key) is returned as it is.
+    pub async fn live_sandbox_by_key(&self, key: &str) -> Result<Option<Sandbox>, Error> {
+        let Some(sandbox) = self.sandbox_by_key(key)? else {
+            return Ok(None);
+        };
+        let record = sandbox.info()?;
+        if record.external_key || self.inner.config.os.alive(&record.os()).await {
+            return Ok(Some(sandbox));
+        }
+        store::operation(async {
+            if let Some(repair) = self.remove_vanished(&sandbox, &record).await {
+                tracing::warn!("repaired: {repair}");
+            }
+            Ok::<_, Error>(())
+        })
+        .await?;
+        Ok(None)
+    }
+
     /// Every sandbox, by id.
     pub fn sandboxes(&self) -> Result<Vec<Sandbox>, Error> {
         let mut state = self.state();
