@@ -426,6 +426,10 @@ fn everything_goes_at_the_end() {
 
 const SOCKET: &str = "/run/wnet-cli-test/run/wnet.sock";
 
+/// The running daemon's pid (0: none), killed when a step fails: the test process then
+/// exits at once, and a daemon left behind would hold cargo's output pipe open.
+static DAEMON: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
 fn start_daemon() -> std::process::Child {
     let mut child = Command::new(env!("CARGO_BIN_EXE_wnet"))
         .args(ISOLATED)
@@ -434,6 +438,7 @@ fn start_daemon() -> std::process::Child {
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
+    DAEMON.store(child.id(), std::sync::atomic::Ordering::Relaxed);
     for _ in 0..500 {
         if std::os::unix::net::UnixStream::connect(SOCKET).is_ok() {
             return child;
@@ -446,6 +451,7 @@ fn start_daemon() -> std::process::Child {
 }
 
 fn stop_daemon(mut d: std::process::Child) {
+    DAEMON.store(0, std::sync::atomic::Ordering::Relaxed);
     let o = Command::new("kill")
         .args(["-TERM", &d.id().to_string()])
         .output()
@@ -537,6 +543,7 @@ fn a_restart_repairs_what_changed_by_hand(
             let mut d = start_daemon();
             d.kill().unwrap();
             d.wait().unwrap();
+            DAEMON.store(0, std::sync::atomic::Ordering::Relaxed);
         }
     }
     // The bridge of network `back` deleted; sandbox a's port on it is left detached.
@@ -604,6 +611,12 @@ fn check(name: &str, f: impl FnOnce() + std::panic::UnwindSafe) {
     let ok = std::panic::catch_unwind(f).is_ok();
     println!("test {name} ... {}", if ok { "ok" } else { "FAILED" });
     if !ok {
+        let daemon = DAEMON.load(std::sync::atomic::Ordering::Relaxed);
+        if daemon != 0 {
+            let _ = Command::new("kill")
+                .args(["-KILL", &daemon.to_string()])
+                .status();
+        }
         println!("\ntest result: FAILED");
         std::process::exit(101);
     }
