@@ -12,7 +12,7 @@ use crate::driver::{IpamDriver, NetworkDriver};
 use crate::error::Error;
 use crate::model::{EndpointRecord, NetworkRecord, SandboxRecord};
 use crate::osl::{RecordsOnly, SandboxOs};
-use crate::store::{self, MemoryStore, Store, StoreExt};
+use crate::store::{self, MemoryStore, Store, StoreError, StoreExt};
 
 /// How a controller is set up.
 #[derive(Clone)]
@@ -159,6 +159,20 @@ fn sandbox_key_key(key: &str, id: &str) -> String {
     format!("{key}\0{id}")
 }
 
+/// Writes endpoint `e`'s entry in the name index.
+fn index_endpoint(store: &dyn Store, e: &EndpointRecord) -> Result<(), StoreError> {
+    store.put(
+        ENDPOINT_NAMES,
+        &endpoint_name_key(&e.network_id, &e.name),
+        e.id.as_bytes(),
+    )
+}
+
+/// Writes sandbox `s`'s entry in the namespace index.
+fn index_sandbox(store: &dyn Store, s: &SandboxRecord) -> Result<(), StoreError> {
+    store.put(SANDBOX_KEYS, &sandbox_key_key(&s.key, &s.id), b"")
+}
+
 impl State {
     fn new(store: Arc<dyn Store>) -> Result<Self, Error> {
         let networks = store.scan_keyed_records(store::NETWORKS, "")?;
@@ -179,14 +193,10 @@ impl State {
         let store = self.store.clone();
         store::batch(|| {
             for e in self.endpoints.all(&*store)?.values() {
-                store.put(
-                    ENDPOINT_NAMES,
-                    &endpoint_name_key(&e.network_id, &e.name),
-                    e.id.as_bytes(),
-                )?;
+                index_endpoint(&*store, e)?;
             }
             for s in self.sandboxes.all(&*store)?.values() {
-                store.put(SANDBOX_KEYS, &sandbox_key_key(&s.key, &s.id), b"")?;
+                index_sandbox(&*store, s)?;
             }
             store.put(INDEXES, "version", b"1")?;
             Ok(())
@@ -274,7 +284,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Controller {
     /// A controller with no drivers; register them with [`Controller::register_driver`]
     /// and [`Controller::register_ipam_driver`]. Records already in the configured store
-    /// are loaded.
+    /// are found there: networks are loaded now, endpoints and sandboxes when first asked
+    /// for.
     pub fn new(config: Config) -> Result<Self, Error> {
         let state = State::new(config.store.clone())?;
         Ok(Controller {
@@ -510,11 +521,7 @@ impl Controller {
         let store = &self.inner.config.store;
         // The index first: an entry whose record is missing is skipped by its readers,
         // a record missing from the index would be invisible to them.
-        store.put(
-            ENDPOINT_NAMES,
-            &endpoint_name_key(&e.network_id, &e.name),
-            e.id.as_bytes(),
-        )?;
+        index_endpoint(&**store, e)?;
         store.put_record(store::ENDPOINTS, &e.id, e)?;
         self.state()
             .endpoints
@@ -536,7 +543,8 @@ impl Controller {
 
     pub(crate) fn save_sandbox(&self, s: &SandboxRecord) -> Result<(), Error> {
         let store = &self.inner.config.store;
-        store.put(SANDBOX_KEYS, &sandbox_key_key(&s.key, &s.id), b"")?;
+        // The index first, as for endpoints.
+        index_sandbox(&**store, s)?;
         store.put_record(store::SANDBOXES, &s.id, s)?;
         self.state()
             .sandboxes

@@ -80,6 +80,13 @@ impl Disk {
         self.cache.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// The file's table of values, as of now.
+    fn data(&self) -> Result<redb::ReadOnlyTable<&'static str, &'static [u8]>, StoreError> {
+        let fail = backend(&self.path, "read");
+        let read = self.db.begin_read().map_err(|e| fail(e.to_string()))?;
+        read.open_table(DATA).map_err(|e| fail(e.to_string()))
+    }
+
     /// The value of `key`, from memory or else the file. The caller holds the cache's
     /// lock across the read, so a write cannot slip in between it and its caching.
     fn get(
@@ -92,9 +99,8 @@ impl Disk {
             return Ok(v.clone());
         }
         let fail = backend(&self.path, "read");
-        let read = self.db.begin_read().map_err(|e| fail(e.to_string()))?;
-        let data = read.open_table(DATA).map_err(|e| fail(e.to_string()))?;
-        let value = data
+        let value = self
+            .data()?
             .get(composite(table, key).as_str())
             .map_err(|e| fail(e.to_string()))?
             .map(|v| v.value().to_vec());
@@ -110,8 +116,7 @@ impl Disk {
         let fail = backend(&self.path, "read");
         let cache = self.cache();
         let mut found: BTreeMap<String, Vec<u8>> = BTreeMap::new();
-        let read = self.db.begin_read().map_err(|e| fail(e.to_string()))?;
-        let data = read.open_table(DATA).map_err(|e| fail(e.to_string()))?;
+        let data = self.data()?;
         let start = composite(table, prefix);
         for entry in data
             .range(start.as_str()..)
