@@ -15,7 +15,7 @@ use serde_json::Value;
 use tower::ServiceExt;
 
 use crate::config::Settings;
-use crate::local::Local;
+use crate::local::{EngineStart, Local};
 
 /// How often a command waiting for the data directory looks for a daemon's socket.
 const POLL: Duration = Duration::from_millis(20);
@@ -43,11 +43,13 @@ pub fn socket_of(host: &str) -> anyhow::Result<PathBuf> {
 impl Backend {
     /// The daemon at `host` if one is given (it must answer), else the daemon at the
     /// default socket if it answers, else a controller in this process with the
-    /// drivers the store's networks use and those `named`.
+    /// drivers the store's networks use and those `named`, on `engine` if it was
+    /// started early.
     pub async fn open(
         host: Option<&str>,
         settings: &Settings,
         named: Option<&[(wnet_runtime::DriverKind, String)]>,
+        engine: Option<EngineStart>,
     ) -> anyhow::Result<Backend> {
         let default_socket = &settings.socket;
         if let Some(host) = host {
@@ -83,7 +85,7 @@ impl Backend {
             tokio::time::sleep(POLL).await;
             waited += POLL;
         };
-        let local = Local::open(settings, lock, named).await?;
+        let local = Local::open(settings, lock, named, engine).await?;
         Ok(Backend::Local {
             api: crate::api::router(local.api()),
             local,

@@ -10,18 +10,26 @@ use tokio::net::UnixListener;
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::config::Settings;
-use crate::local::Local;
+use crate::local::{EngineStart, Local};
 
-/// Serves until told to stop.
-pub fn run(settings: &Settings, socket: &Path) -> anyhow::Result<ExitCode> {
+/// Serves until told to stop, on `engine` if it was started early.
+pub fn run(
+    settings: &Settings,
+    socket: &Path,
+    engine: Option<EngineStart>,
+) -> anyhow::Result<ExitCode> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
-    rt.block_on(serve(settings, socket))
+    rt.block_on(serve(settings, socket, engine))
 }
 
-async fn serve(settings: &Settings, socket: &Path) -> anyhow::Result<ExitCode> {
+async fn serve(
+    settings: &Settings,
+    socket: &Path,
+    engine: Option<EngineStart>,
+) -> anyhow::Result<ExitCode> {
     if tokio::net::UnixStream::connect(socket).await.is_ok() {
         bail!(
             "a wnet daemon already answers on {}: stop it first, or give another --socket",
@@ -29,7 +37,7 @@ async fn serve(settings: &Settings, socket: &Path) -> anyhow::Result<ExitCode> {
         );
     }
     let lock = crate::local::wait_lock(settings)?;
-    let local = Local::open(settings, lock, None).await?;
+    let local = Local::open(settings, lock, None, engine).await?;
     let listener = bind(socket)?;
     tracing::info!(socket = %socket.display(), "wnet daemon serving");
     let mut hup = signal(SignalKind::hangup())?;

@@ -16,6 +16,92 @@ use wnet_netlink::{Namespace, RtNetlink};
 use crate::config::Settings;
 use wnet_runtime::{DriverKind, EngineParts, Kernel, Manifest, Runtime, RuntimeConfig};
 
+/// The WASM engine and linker, being made on a thread of their own since the process
+/// started: they take about as long as everything else a command does before it
+/// needs them (parsing its arguments, opening the store, reading the records), so a
+/// one-shot `wnet` makes them beside that work rather than after it. The thread then
+/// takes from the compile cache the drivers it is told of ([`EngineStart::ahead`]);
+/// dropped unfinished (the command went to a daemon), it stops there.
+pub struct EngineStart {
+    thread: std::thread::JoinHandle<Result<EngineParts, wnet_runtime::LoadError>>,
+    ahead: std::sync::mpsc::Sender<(PathBuf, Vec<&'static str>)>,
+}
+
+impl EngineStart {
+    /// Starts making the engine now.
+    pub fn spawn() -> EngineStart {
+        let (ahead, wanted) = std::sync::mpsc::channel::<(PathBuf, Vec<&'static str>)>();
+        let thread = spawn_beside(move || {
+            let mut parts = EngineParts::new()?;
+            if let Ok((cache_dir, digests)) = wanted.recv() {
+                parts.compile_ahead(&cache_dir, &digests);
+            }
+            Ok(parts)
+        });
+        EngineStart { thread, ahead }
+    }
+
+    /// Has the thread take the components of these digests from the compile cache
+    /// in `cache_dir` once the engine is made.
+    fn ahead(&self, cache_dir: PathBuf, digests: Vec<&'static str>) {
+        // The receiver is gone only if making the engine failed: the join says how.
+        let _ = self.ahead.send((cache_dir, digests));
+    }
+
+    /// The engine and linker, once the thread has made them (and taken what it was
+    /// told from the cache).
+    fn join(self) -> anyhow::Result<EngineParts> {
+        drop(self.ahead);
+        Ok(self
+            .thread
+            .join()
+            .map_err(|_| anyhow::anyhow!("making the WASM engine panicked"))??)
+    }
+}
+
+/// Spawns a short-lived thread on a CPU other than this thread's, when the process
+/// may use another. Linux queues a new thread on its parent's CPU, and while the
+/// parent keeps running an idle CPU beside it may leave the thread waiting: measured
+/// on a 2-CPU VM, 0.4–2 ms before it ran, as long as the work it was spawned to do
+/// beside the parent. The thread stays on those CPUs (so do threads it spawns): meant
+/// for a thread that ends soon.
+fn spawn_beside<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> std::thread::JoinHandle<T> {
+    let thread = std::thread::spawn(f);
+    pin_elsewhere(&thread);
+    thread
+}
+
+/// Restricts `thread` to the CPUs this process may use but the one this thread runs
+/// on; nothing when there is no other (or the kernel says no: the thread then runs
+/// where the kernel puts it, only later).
+#[expect(
+    unsafe_code,
+    reason = "sched_getaffinity and pthread_setaffinity_np have no safe wrapper taking a JoinHandle"
+)]
+fn pin_elsewhere<T>(thread: &std::thread::JoinHandle<T>) {
+    use std::os::unix::thread::JoinHandleExt;
+    let size = size_of::<libc::cpu_set_t>();
+    // SAFETY: a zeroed cpu_set_t is the empty set; the pointers are to locals of the
+    // size given, and the pthread_t is of a thread that has not been joined (the
+    // handle is borrowed), so it is valid.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, size, &mut set) != 0 {
+            return;
+        }
+        let Ok(here) = usize::try_from(libc::sched_getcpu()) else {
+            return;
+        };
+        libc::CPU_CLR(here, &mut set);
+        if libc::CPU_COUNT(&set) == 0 {
+            return;
+        }
+        libc::pthread_setaffinity_np(thread.as_pthread_t(), size, &set);
+    }
+}
+
 /// An in-process wnet, holding the data directory's lock until dropped.
 pub struct Local {
     /// The controller.
@@ -110,18 +196,19 @@ impl Local {
     /// returned value drops) and loads the drivers (built-in or from the drivers
     /// folder) that the store's networks use and `named` names — all of them when
     /// `named` is `None` (the daemon), or holds a name no driver has (so that the
-    /// error lists them).
+    /// error lists them). `engine` is the engine started early, if the caller did.
     pub async fn open(
         settings: &Settings,
         lock: File,
         named: Option<&[(DriverKind, String)]>,
+        engine: Option<EngineStart>,
     ) -> anyhow::Result<Local> {
-        // The engine and linker take about as long as opening the store and reading
-        // its records: both at once, on the two threads.
-        // The thread then takes from the compile cache the drivers the command will
-        // most likely load — those it names, else `bridge` and the IPAM `default`,
-        // the defaults of `network create` (every driver, for the daemon) — while this
-        // one reads the records. Any other is read at its load as before.
+        let engine = engine.unwrap_or_else(EngineStart::spawn);
+        // The engine's thread takes from the compile cache the drivers the command
+        // will most likely load — those it names, else `bridge` and the IPAM
+        // `default`, the defaults of `network create` (every driver, for the daemon) —
+        // while this one opens the store and reads the records. Any other is read at
+        // its load as before.
         let ahead: Vec<&'static str> = wnet_drivers::digests(|kind, name| match named {
             None => true,
             Some(named) if !named.is_empty() => named.iter().any(|(k, n)| *k == kind && n == name),
@@ -132,13 +219,7 @@ impl Local {
                 )
             }
         });
-        let cache_dir = settings.cache_dir.clone();
-        let engine = std::thread::spawn(move || {
-            EngineParts::new().map(|mut parts| {
-                parts.compile_ahead(&cache_dir, &ahead);
-                parts
-            })
-        });
+        engine.ahead(settings.cache_dir.clone(), ahead);
         let store = Arc::new(RedbStore::open(&settings.data_dir.join("wnet.db"))?);
         let (marker, clean) = CleanMarker::take(&settings.data_dir);
         // A store made just now recorded nothing: reconciling would take every link of
@@ -167,9 +248,7 @@ impl Local {
         controller
             .register_ipam_driver(wnet_core::ASSIGNED_IPAM, Arc::new(wnet_core::AssignedIpam))?;
         let runtime = Runtime::with_engine(
-            engine
-                .join()
-                .map_err(|_| anyhow::anyhow!("making the WASM engine panicked"))??,
+            engine.join()?,
             RuntimeConfig {
                 cache_dir: Some(settings.cache_dir.clone()),
                 store: store.clone(),

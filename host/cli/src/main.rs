@@ -258,7 +258,9 @@ where
         .enable_all()
         .build()?;
     rt.block_on(async {
-        let b = Rc::new(backend::Backend::open(g.host.as_deref(), &g.settings, named).await?);
+        let b = Rc::new(
+            backend::Backend::open(g.host.as_deref(), &g.settings, named, g.engine.take()).await?,
+        );
         // A failed command has rolled its steps back: it too ends cleanly.
         let result = f(b.clone()).await;
         if let Ok(b) = Rc::try_unwrap(b) {
@@ -272,6 +274,9 @@ where
 struct Globals {
     settings: config::Settings,
     host: Option<String>,
+    /// The WASM engine, started with the process; taken by the command that opens a
+    /// controller here.
+    engine: std::cell::Cell<Option<local::EngineStart>>,
 }
 
 fn main() -> ExitCode {
@@ -279,6 +284,12 @@ fn main() -> ExitCode {
     if std::env::args_os().len() == 1 && std::env::var_os("CNI_COMMAND").is_some() {
         return cni_main();
     }
+    // Most commands need the engine unless a daemon answers; making it beside the
+    // argument parsing and the store's opening takes it off their path. Not when a
+    // daemon is named: there the thread would only take a CPU from the daemon.
+    let named_host = std::env::var_os("WNET_HOST").is_some()
+        || std::env::args_os().any(|a| a == "--host" || a.to_string_lossy().starts_with("--host="));
+    let engine = (!named_host).then(local::EngineStart::spawn);
     let cli = Cli::parse();
     let settings = match config::Settings::resolve(config::Overrides {
         config: cli.config.clone(),
@@ -298,6 +309,7 @@ fn main() -> ExitCode {
     let g = Globals {
         settings,
         host: cli.host.clone(),
+        engine: std::cell::Cell::new(engine),
     };
     let result = match cli.command {
         Command::Network { command } => {
@@ -339,7 +351,7 @@ fn main() -> ExitCode {
             if let Some(driver) = docker_plugin_driver {
                 plugin.driver = driver;
             }
-            daemon::run(&settings, &socket)
+            daemon::run(&settings, &socket, g.engine.take())
         }
         Command::Completion { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "wnet", &mut std::io::stdout());
@@ -389,6 +401,7 @@ fn cni_main() -> ExitCode {
         print(&cni::version_json());
         return ExitCode::SUCCESS;
     }
+    let engine = local::EngineStart::spawn();
     let fail = |e: cni::CniError, version: &str| {
         print(&e.to_json(version));
         ExitCode::FAILURE
@@ -427,6 +440,7 @@ fn cni_main() -> ExitCode {
             .host
             .clone()
             .or_else(|| std::env::var("WNET_HOST").ok()),
+        engine: std::cell::Cell::new(Some(engine)),
     };
     let (env, conf) = (&env, &conf);
     let outcome = on_backend(&g, Some(&named), |b| async move {
