@@ -14,31 +14,41 @@ use wnet_netlink::osl::KernelSandboxes;
 use wnet_netlink::{Namespace, RtNetlink};
 
 use crate::config::Settings;
-use wnet_runtime::{DriverKind, EngineParts, Kernel, Manifest, Runtime, RuntimeConfig};
+use wnet_runtime::{Ahead, DriverKind, EngineParts, Kernel, Manifest, Runtime, RuntimeConfig};
 
 /// The WASM engine and linker, being made on a thread of their own since the process
 /// started: they take about as long as everything else a command does before it
 /// needs them (parsing its arguments, opening the store, reading the records), so a
 /// one-shot `wnet` makes them beside that work rather than after it. The thread then
-/// takes from the compile cache the drivers it is told of ([`EngineStart::ahead`]);
-/// dropped unfinished (the command went to a daemon), it stops there.
+/// takes from the compile cache the drivers it is told of ([`EngineStart::ahead`]),
+/// helped by the thread that waits for it ([`EngineStart::join`]); dropped unfinished
+/// (the command went to a daemon), it stops there.
 pub struct EngineStart {
     thread: std::thread::JoinHandle<Result<EngineParts, wnet_runtime::LoadError>>,
     ahead: std::sync::mpsc::Sender<(PathBuf, Vec<&'static str>)>,
+    /// The compile-ahead work, once the engine is made and the thread told of it.
+    work: std::sync::mpsc::Receiver<Ahead>,
 }
 
 impl EngineStart {
     /// Starts making the engine now.
     pub fn spawn() -> EngineStart {
         let (ahead, wanted) = std::sync::mpsc::channel::<(PathBuf, Vec<&'static str>)>();
+        let (share, work) = std::sync::mpsc::channel();
         let thread = spawn_beside(move || {
-            let mut parts = EngineParts::new()?;
+            let parts = EngineParts::new()?;
             if let Ok((cache_dir, digests)) = wanted.recv() {
-                parts.compile_ahead(&cache_dir, &digests);
+                let ahead = parts.ahead(&cache_dir, &digests);
+                let _ = share.send(ahead.clone());
+                ahead.work();
             }
             Ok(parts)
         });
-        EngineStart { thread, ahead }
+        EngineStart {
+            thread,
+            ahead,
+            work,
+        }
     }
 
     /// Has the thread take the components of these digests from the compile cache
@@ -48,14 +58,23 @@ impl EngineStart {
         let _ = self.ahead.send((cache_dir, digests));
     }
 
-    /// The engine and linker, once the thread has made them (and taken what it was
-    /// told from the cache).
+    /// The engine and linker, with what the thread was told to take from the cache:
+    /// this thread takes its share of that first.
     fn join(self) -> anyhow::Result<EngineParts> {
         drop(self.ahead);
-        Ok(self
+        // None if the thread was never told, or failed: the join says how.
+        let helped = self.work.recv().ok();
+        if let Some(ahead) = &helped {
+            ahead.work();
+        }
+        let mut parts = self
             .thread
             .join()
-            .map_err(|_| anyhow::anyhow!("making the WASM engine panicked"))??)
+            .map_err(|_| anyhow::anyhow!("making the WASM engine panicked"))??;
+        if let Some(ahead) = &helped {
+            parts.adopt(ahead);
+        }
+        Ok(parts)
     }
 }
 

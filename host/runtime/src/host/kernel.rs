@@ -9,7 +9,7 @@
 //! granted. A refusal is a `forbidden` error naming the rule, a warning in the log,
 //! and nothing changed.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -160,84 +160,84 @@ struct Entry {
 }
 
 /// Every link drivers created or adopted, by `<namespace key>/<name>`. One for all
-/// drivers of a runtime, so no driver can take another's link; persisted in the
-/// store's `ledger` table so it survives restarts.
+/// drivers of a runtime, so no driver can take another's link; kept in the store's
+/// `ledger` table so it survives restarts, and read from there as asked for (the
+/// store keeps what it read): a one-shot `wnet` does not decode every container's
+/// links at start.
 pub(crate) struct Ledger {
     store: Arc<dyn Store>,
-    entries: Mutex<BTreeMap<String, Entry>>,
 }
 
 const LEDGER: &str = "ledger";
 
 impl Ledger {
-    pub(crate) fn load(store: Arc<dyn Store>) -> Self {
-        let entries = store
-            .scan(LEDGER, "")
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|(k, v)| match serde_json::from_slice::<Entry>(&v) {
-                Ok(e) => Some((k, e)),
-                Err(e) => {
-                    tracing::error!(key = %k, error = %e, "dropping a corrupt ledger entry");
-                    None
-                }
-            })
-            .collect();
-        Ledger {
-            store,
-            entries: Mutex::new(entries),
-        }
+    pub(crate) fn new(store: Arc<dyn Store>) -> Self {
+        Ledger { store }
     }
 
+    /// The entry of `key`; none when it cannot be read (logged), so that a driver
+    /// is refused the link rather than given it.
     fn get(&self, key: &str) -> Option<Entry> {
-        lock(&self.entries).get(key).cloned()
+        match self.store.get(LEDGER, key) {
+            Ok(v) => v.and_then(|v| decode(key, &v)),
+            Err(e) => {
+                tracing::error!(key, error = %e, "cannot read the host's ledger");
+                None
+            }
+        }
     }
 
     pub(crate) fn owns(&self, driver: &str, key: &str) -> bool {
         self.get(key).is_some_and(|e| e.driver == driver)
     }
 
-    fn add(&self, key: String, entry: Entry) -> Result<(), Error> {
-        let value = serde_json::to_vec(&entry)
-            .map_err(|e| Error::Internal(format!("the host's ledger failed: {e}")))?;
+    fn add(&self, key: &str, entry: &Entry) -> Result<(), Error> {
+        let failed = |e: String| Error::Internal(format!("the host's ledger failed: {e}"));
+        let value = serde_json::to_vec(entry).map_err(|e| failed(e.to_string()))?;
         self.store
-            .put(LEDGER, &key, &value)
-            .map_err(|e| Error::Internal(format!("the host's ledger failed: {e}")))?;
-        lock(&self.entries).insert(key, entry);
-        Ok(())
+            .put(LEDGER, key, &value)
+            .map_err(|e| failed(e.to_string()))
     }
 
     /// Forgets a link, and its veth peer.
     fn remove(&self, key: &str) {
-        let peer = lock(&self.entries).remove(key).and_then(|e| e.peer);
+        let peer = self.get(key).and_then(|e| e.peer);
         let _ = self.store.delete(LEDGER, key);
         if let Some(peer) = peer {
-            lock(&self.entries).remove(&peer);
             let _ = self.store.delete(LEDGER, &peer);
         }
     }
 
     /// Every entry: key, owning driver, adopted.
     pub(crate) fn entries(&self) -> Vec<(String, String, bool)> {
-        lock(&self.entries)
-            .iter()
-            .map(|(k, e)| (k.clone(), e.driver.clone(), e.adopted))
+        let all = self.store.scan(LEDGER, "").unwrap_or_else(|e| {
+            tracing::error!(error = %e, "cannot read the host's ledger");
+            Vec::new()
+        });
+        all.into_iter()
+            .filter_map(|(k, v)| decode(&k, &v).map(|e| (k, e.driver, e.adopted)))
             .collect()
     }
 
     /// Forgets one entry only (not its peer's).
     pub(crate) fn forget(&self, key: &str) {
-        lock(&self.entries).remove(key);
         let _ = self.store.delete(LEDGER, key);
     }
 
-    fn rename(&self, from: &str, to: String) -> Result<(), Error> {
-        let Some(entry) = lock(&self.entries).remove(from) else {
+    fn rename(&self, from: &str, to: &str) -> Result<(), Error> {
+        let Some(entry) = self.get(from) else {
             return Ok(());
         };
         let _ = self.store.delete(LEDGER, from);
-        self.add(to, entry)
+        self.add(to, &entry)
     }
+}
+
+/// A ledger entry's value; a corrupt one is logged and skipped.
+fn decode(key: &str, value: &[u8]) -> Option<Entry> {
+    serde_json::from_slice(value)
+        .map_err(|e| tracing::error!(key, error = %e, "skipping a corrupt ledger entry"))
+        .ok()
 }
 
 pub(crate) fn kernel_error(e: &NetlinkError) -> Error {
@@ -471,9 +471,9 @@ impl links::Host for HostState {
             peer,
             adopted: false,
         };
-        k.ledger.add(key.clone(), entry(peer_key.clone()))?;
+        k.ledger.add(&key, &entry(peer_key.clone()))?;
         if let Some(peer) = peer_key {
-            k.ledger.add(peer, entry(Some(key)))?;
+            k.ledger.add(&peer, &entry(Some(key)))?;
         }
         tracing::debug!(driver = %self.ctx.name, link = %link.name, ns = %nskey, "link created");
         Ok(index)
@@ -535,8 +535,8 @@ impl links::Host for HostState {
             .await
             .map_err(|e| kernel_error(&e))?;
         k.ledger.add(
-            key,
-            Entry {
+            &key,
+            &Entry {
                 driver: k.driver.clone(),
                 peer: None,
                 adopted: false,
@@ -623,7 +623,7 @@ impl links::Host for HostState {
             .await
             .map_err(|e| kernel_error(&e))?;
         if let Some(new_key) = new_key {
-            k.ledger.rename(&format!("{nskey}/{name}"), new_key)?;
+            k.ledger.rename(&format!("{nskey}/{name}"), &new_key)?;
         }
         Ok(())
     }
@@ -681,8 +681,8 @@ impl links::Host for HostState {
         }
         if held.is_none() {
             k.ledger.add(
-                key,
-                Entry {
+                &key,
+                &Entry {
                     driver: k.driver.clone(),
                     peer: None,
                     adopted: true,
