@@ -161,6 +161,50 @@ async fn code_taken_from_the_cache_ahead_is_what_the_load_uses() {
 }
 
 #[tokio::test]
+async fn code_taken_ahead_by_two_threads_at_once_is_all_used() {
+    let tmp = crate::TempDir::new("ahead-shared");
+    let dir = tmp.path();
+    let config = RuntimeConfig {
+        cache_dir: Some(dir.to_owned()),
+        ..RuntimeConfig::default()
+    };
+    let drivers = [
+        ("null", "network"),
+        ("host", "network"),
+        ("default", "ipam"),
+    ];
+    let warm = Runtime::new(config.clone()).unwrap();
+    for (name, kind) in drivers {
+        warm.compile(name, builtin(name, kind)).unwrap();
+    }
+    let digests = wnet_drivers::digests(|kind, name| {
+        drivers
+            .iter()
+            .any(|(n, k)| *n == name && *k == kind.to_string())
+    });
+    assert_eq!(digests.len(), drivers.len());
+    let mut parts = EngineParts::new().unwrap();
+    let ahead = parts.ahead(dir, &digests);
+    let helper = {
+        let ahead = ahead.clone();
+        std::thread::spawn(move || ahead.work())
+    };
+    ahead.work();
+    helper.join().unwrap();
+    parts.adopt(&ahead);
+    // With the cache emptied, only the code the two threads took can make the loads
+    // cache hits: every component was taken once, by one of them.
+    for entry in std::fs::read_dir(dir).unwrap() {
+        std::fs::remove_file(entry.unwrap().path()).unwrap();
+    }
+    let runtime = Runtime::with_engine(parts, config).unwrap();
+    for (name, kind) in drivers {
+        let (_, source) = runtime.compile(name, builtin(name, kind)).unwrap();
+        assert_eq!(source, CompileSource::Cache, "{name}");
+    }
+}
+
+#[tokio::test]
 async fn limits_above_the_hosts_ceilings_are_refused() {
     let null = builtin("null", "network");
     let manifest = "name = \"null\"\nkind = \"network\"\ncapabilities = [\"log\", \"kv\"]\n[limits]\nmemory-mib = 4096";
