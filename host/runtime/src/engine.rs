@@ -153,7 +153,7 @@ struct Inner {
     config: RuntimeConfig,
     /// Identifies the engine's compilation settings in cache file names.
     engine_key: String,
-    stop: Arc<AtomicBool>,
+    ticker: Arc<Ticker>,
     /// Components taken from the cache ahead of their load ([`EngineParts::compile_ahead`]).
     ahead: Mutex<HashMap<String, Component>>,
     /// The links drivers created or adopted, shared by all of them.
@@ -162,7 +162,10 @@ struct Inner {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        self.ticker.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.ticker.thread.get() {
+            thread.unpark();
+        }
     }
 }
 
@@ -343,16 +346,22 @@ impl Runtime {
             key: engine_key,
             ahead,
         } = parts;
-        let stop = Arc::new(AtomicBool::new(false));
+        let ticker = Arc::new(Ticker::default());
         {
             // Deadlines are counted in epochs; this thread is the clock. It holds only a
             // weak reference so the engine goes when the runtime does.
             let weak = engine.weak();
-            let stop = stop.clone();
-            std::thread::Builder::new()
+            let clock = ticker.clone();
+            let thread = std::thread::Builder::new()
                 .name("wnet-epoch".to_owned())
                 .spawn(move || {
-                    while !stop.load(Ordering::Relaxed) {
+                    while !clock.stop.load(Ordering::Relaxed) {
+                        // Nothing to time: sleep until a call starts (or the runtime
+                        // goes). A spurious wake only loops.
+                        if clock.busy.load(Ordering::Acquire) == 0 {
+                            std::thread::park();
+                            continue;
+                        }
                         std::thread::sleep(TICK);
                         match weak.upgrade() {
                             Some(engine) => engine.increment_epoch(),
@@ -364,6 +373,7 @@ impl Runtime {
                     driver: "(epoch thread)".to_owned(),
                     reason: e.to_string(),
                 })?;
+            let _ = ticker.thread.set(thread.thread().clone());
         }
         Ok(Runtime {
             inner: Arc::new(Inner {
@@ -372,7 +382,7 @@ impl Runtime {
                 ledger: Arc::new(Ledger::new(config.store.clone())),
                 config,
                 engine_key,
-                stop,
+                ticker,
                 ahead: Mutex::new(ahead),
             }),
         })
@@ -607,6 +617,7 @@ impl Runtime {
         };
         Instance::new(
             self.inner.engine.clone(),
+            self.inner.ticker.clone(),
             pre,
             limits,
             manifest,
@@ -741,4 +752,38 @@ fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> Result<(), LoadErr
 /// (one insert or removal at a time).
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The engine's epoch clock: its thread advances the epoch every [`TICK`] while a driver
+/// call is running and sleeps while none is, so an idle daemon is not woken 200 times
+/// a second. A call's deadline counts ticks from the call's start; the epoch standing
+/// still between calls changes none.
+#[derive(Default)]
+pub(crate) struct Ticker {
+    /// Driver calls running, each holding a [`Ticking`].
+    busy: std::sync::atomic::AtomicUsize,
+    stop: AtomicBool,
+    /// The clock's thread, to wake.
+    thread: std::sync::OnceLock<std::thread::Thread>,
+}
+
+impl Ticker {
+    /// Keeps the clock running until the returned guard drops.
+    pub(crate) fn hold(self: &Arc<Self>) -> Ticking {
+        if self.busy.fetch_add(1, Ordering::AcqRel) == 0
+            && let Some(thread) = self.thread.get()
+        {
+            thread.unpark();
+        }
+        Ticking(self.clone())
+    }
+}
+
+/// A running driver call's hold on the [`Ticker`].
+pub(crate) struct Ticking(Arc<Ticker>);
+
+impl Drop for Ticking {
+    fn drop(&mut self) {
+        self.0.busy.fetch_sub(1, Ordering::AcqRel);
+    }
 }

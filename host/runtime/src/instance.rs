@@ -11,7 +11,7 @@ use wnet_core::{DriverError, Fault};
 
 use crate::answer::Answer;
 use crate::bindings;
-use crate::engine::TICK;
+use crate::engine::{TICK, Ticker, Ticking};
 use crate::host::kernel::DriverKernel;
 use crate::host::{DriverContext, HostState, LogBudget, stdio};
 use crate::manifest::Manifest;
@@ -181,6 +181,7 @@ pub struct Stats {
 
 pub(crate) struct Instance<W: World> {
     engine: Engine,
+    ticker: Arc<Ticker>,
     pre: W::Pre,
     limits: Limits,
     ctx: Arc<DriverContext>,
@@ -192,6 +193,7 @@ pub(crate) struct Instance<W: World> {
 impl<W: World> Instance<W> {
     pub(crate) fn new(
         engine: Engine,
+        ticker: Arc<Ticker>,
         pre: W::Pre,
         limits: Limits,
         manifest: &Manifest,
@@ -200,6 +202,7 @@ impl<W: World> Instance<W> {
     ) -> Self {
         Instance {
             engine,
+            ticker,
             pre,
             limits,
             ctx: Arc::new(DriverContext {
@@ -327,6 +330,12 @@ impl<W: World> Instance<W> {
 
     pub(crate) fn limits(&self) -> Limits {
         self.limits
+    }
+
+    /// Keeps the epoch advancing for a call (its instantiation included) until the
+    /// guard drops.
+    pub(crate) fn ticking(&self) -> Ticking {
+        self.ticker.hold()
     }
 
     /// Takes the live instance out of its slot for one call, creating it if there is
@@ -505,6 +514,7 @@ impl<W: World> Instance<W> {
 macro_rules! driver_call {
     (raw $self:ident . $accessor:ident, $name:literal, $method:ident($($arg:expr),*)) => {
         async {
+            let _ticking = $self.inst.ticking();
             let (slot, mut live) = $self.inst.take($name).await?;
             // The epoch stops wasm that runs too long; this stops a call blocked in the
             // host past its deadline (a WASI sleep), dropping it midway like a trap.
