@@ -748,9 +748,9 @@ fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> Result<(), LoadErr
     std::fs::rename(&tmp, path).map_err(|e| err(path, e))
 }
 
-/// A lock that a panicked holder did not poison: the maps it guards stay consistent
-/// (one insert or removal at a time).
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+/// A lock that a panicked holder did not poison: the maps the runtime guards stay
+/// consistent (one insert or removal at a time).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 

@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::Path;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 
 use wnet_core::Store;
 use wnet_netlink::{
@@ -24,6 +24,7 @@ use wnet_types::{IpNet, SandboxInfo};
 use crate::bindings::convert::{from_wit, to_wit};
 use crate::bindings::network::wnet::driver::types::{Error, IpPrefix};
 use crate::bindings::network::wnet::driver::{addresses, links, neighbours, netns, routes, sysctl};
+use crate::engine::lock;
 use crate::host::HostState;
 use crate::manifest::{LinkKindGrant, LinksGrant, SysctlGrant};
 
@@ -140,10 +141,6 @@ impl DriverKernel {
             lock(&self.opened).remove(&sb.id);
         }
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// One link in the ledger: the driver that holds it and how.
