@@ -11,7 +11,7 @@ use wnet_core::{DriverError, Fault};
 
 use crate::answer::Answer;
 use crate::bindings;
-use crate::engine::{TICK, Ticker, Ticking};
+use crate::engine::{TICK, Ticker, Ticking, lock};
 use crate::host::kernel::DriverKernel;
 use crate::host::{DriverContext, HostState, LogBudget, stdio};
 use crate::manifest::Manifest;
@@ -223,9 +223,7 @@ impl<W: World> Instance<W> {
     }
 
     fn health(&self) -> std::sync::MutexGuard<'_, Health> {
-        self.health
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        lock(&self.health)
     }
 
     /// The driver's health now.

@@ -53,10 +53,7 @@ impl LogBudget {
 
     /// Whether one more line may go to the log now.
     pub(crate) fn admit(&self) -> bool {
-        let mut w = self
-            .window
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut w = crate::engine::lock(&self.window);
         let now = std::time::Instant::now();
         if now.duration_since(w.0) >= std::time::Duration::from_secs(1) {
             if w.2 > 0 {

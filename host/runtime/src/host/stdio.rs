@@ -1,11 +1,13 @@
 //! A driver's stdout and stderr, line by line into the host's log. Unlike an in-memory
 //! pipe it never fills up (a full pipe makes a Rust guest's `eprintln!` panic).
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
+
+use crate::engine::lock;
 
 /// The longest line kept whole; longer ones are logged in pieces.
 const MAX_LINE: usize = 4096;
@@ -21,7 +23,7 @@ pub(crate) struct Tail(Arc<Mutex<std::collections::VecDeque<String>>>);
 impl Tail {
     /// The kept lines as one, without Rust's backtrace hint; empties the tail.
     pub(crate) fn take(&self) -> String {
-        let lines = std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner));
+        let lines = std::mem::take(&mut *lock(&self.0));
         lines
             .into_iter()
             .filter(|l| !l.starts_with("note: run with `RUST_BACKTRACE"))
@@ -30,7 +32,7 @@ impl Tail {
     }
 
     fn push(&self, line: &str) {
-        let mut lines = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut lines = lock(&self.0);
         if lines.len() == TAIL_LINES {
             lines.pop_front();
         }
@@ -114,7 +116,7 @@ impl Pollable for LogStream {
 
 impl OutputStream for LogStream {
     fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
-        let mut buf = self.buf.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut buf = lock(&self.buf);
         buf.extend_from_slice(&bytes);
         while let Some(nl) = buf.iter().position(|b| *b == b'\n') {
             let line: Vec<u8> = buf.drain(..=nl).collect();
