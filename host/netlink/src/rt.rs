@@ -97,6 +97,15 @@ fn with_common<T>(mut b: LinkMessageBuilder<T>, link: &NewLink) -> LinkMessage {
     b.build()
 }
 
+/// One transmit and one receive queue for a veth end. Without them the kernel
+/// allocates one queue per CPU and then cuts the device down to one in use, and that
+/// cut waits for an expedited RCU grace period under the RTNL lock: 0.1–0.6 ms per end
+/// measured here, twice per pair. One queue is what a veth uses by default anyway
+/// (`ip link add … numtxqueues 1 numrxqueues 1` does the same).
+fn one_queue() -> [LinkAttribute; 2] {
+    [LinkAttribute::NumTxQueues(1), LinkAttribute::NumRxQueues(1)]
+}
+
 /// `addrgenmode none`: no IPv6 link-local address, so no DAD, RS or MLD chatter.
 fn no_ipv6_autoconf() -> LinkAttribute {
     LinkAttribute::AfSpecUnspec(vec![AfSpecUnspec::Inet6(vec![AfSpecInet6::AddrGenMode(
@@ -279,9 +288,15 @@ impl Netlink for RtNetlink {
                 if link.group != 0 {
                     peer = peer.append_extra_attribute(LinkAttribute::Group(link.group));
                 }
-                let b = LinkMessageBuilder::<LinkVeth>::new_with_info_kind(InfoKind::Veth)
+                for q in one_queue() {
+                    peer = peer.append_extra_attribute(q);
+                }
+                let mut b = LinkMessageBuilder::<LinkVeth>::new_with_info_kind(InfoKind::Veth)
                     .name(link.name.clone())
                     .set_info_data(InfoData::Veth(InfoVeth::Peer(peer.build())));
+                for q in one_queue() {
+                    b = b.append_extra_attribute(q);
+                }
                 with_common(b, &link)
             }
             LinkKind::Macvlan { parent, mode } => {

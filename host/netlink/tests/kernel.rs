@@ -117,6 +117,26 @@ async fn bridge_network(
 }
 
 /// Sends `ping` from `from` to a listener in `to` and expects `pong` back.
+/// A link's transmit and receive queue counts, as `ip -details` reports them.
+fn queues(space: &Namespace, name: &str) -> (u32, u32) {
+    let out = std::process::Command::new("nsenter")
+        .arg(format!("--net={}", space.path().display()))
+        .args(["ip", "-details", "link", "show", name])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let count = |key: &str| -> u32 {
+        let mut words = text.split_whitespace();
+        words.find(|w| *w == key);
+        words
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{key} in {text}"))
+    };
+    (count("numtxqueues"), count("numrxqueues"))
+}
+
 fn tcp_exchange(from: &Namespace, to: &Namespace, to_addr: &str) {
     let addr: SocketAddr = format!("{to_addr}:7777").parse().unwrap();
     let listener = to.run(move || TcpListener::bind(addr).unwrap()).unwrap();
@@ -223,6 +243,15 @@ fn bridge_veth_in_place_and_traffic() -> Pin<Box<dyn Future<Output = ()>>> {
                 .count(),
             2
         );
+
+        // Each end made with one queue, not one per CPU cut down afterwards.
+        let veth = host_links
+            .iter()
+            .find(|l| l.kind.as_deref() == Some("veth"))
+            .unwrap();
+        for (space, name) in [(&sbs[0], "eth0"), (&host, veth.name.as_str())] {
+            assert_eq!(queues(space, name), (1, 1), "{name}");
+        }
 
         tcp_exchange(&sbs[0], &sbs[1], "10.89.0.3");
         tcp_exchange(&sbs[1], &sbs[0], "10.89.0.2");
