@@ -102,7 +102,8 @@ pub struct Neighbour {
 /// A link to create.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewLink {
-    /// Its name (within the manifest's prefixes).
+    /// Its name: within the manifest's prefixes in the host namespace, any valid name
+    /// in a sandbox.
     pub name: String,
     /// Its kind (within the manifest's kinds).
     pub kind: LinkKind,
@@ -477,6 +478,13 @@ mod imp {
             let k = &mut h.kernel;
             if k.find(ns, &link.name).is_some() {
                 return Err(Error::conflict(format!("link {} exists", link.name)));
+            }
+            if let LinkKind::Veth {
+                peer, namespace, ..
+            } = &link.kind
+                && k.find(namespace.map_or(ns, |n| n.0), peer).is_some()
+            {
+                return Err(Error::conflict(format!("link {peer} exists")));
             }
             let master = match &link.master {
                 Some(m) => Some(

@@ -706,13 +706,17 @@ fn nothing_remains_after_leave_delete_and_sandbox_removal() -> Pin<Box<dyn Futur
         // One endpoint leaves and is deleted while its sandbox lives on.
         let e0 = net.endpoint("e0").unwrap();
         e0.leave(&sandboxes[0]).await.unwrap();
-        let sandbox_before_join = state(&h.nl, &ns_of(&sandboxes[0])).await;
-        assert!(
-            // (exactly `eth0`: the veth's own name may contain the letters, as in veth0a1b2c3s)
-            sandbox_before_join
-                .iter()
-                .all(|l| !l.starts_with("link eth0 ")),
-            "{sandbox_before_join:?}"
+        // Its interface, made there as `eth0`, stays until the endpoint goes: down,
+        // with no address or route of the network's.
+        let left = state(&h.nl, &ns_of(&sandboxes[0])).await;
+        assert_eq!(
+            left,
+            [
+                "addr 127.0.0.1/8",
+                "addr ::1/128",
+                "link eth0 Some(\"veth\") false",
+                "link lo None true"
+            ],
         );
         e0.delete(false).await.unwrap();
         for sb in &sandboxes {
@@ -736,6 +740,73 @@ fn nothing_remains_after_leave_delete_and_sandbox_removal() -> Pin<Box<dyn Futur
 /// After a restart, an adopted namespace path that now names another namespace (a
 /// process gone and its PID reused, say) is not taken for the sandbox's: reconcile
 /// removes the sandbox, its endpoint and its address, and leaves the new namespace be.
+/// A namespace adopted with an `eth0` of its own (a container on another network):
+/// wnet's interface is made there as `eth1` and `eth0` is left as it was, through the
+/// join and the leave.
+fn an_adopted_namespace_keeps_its_own_eth0() -> Pin<Box<dyn Future<Output = ()>>> {
+    Box::pin(async {
+        let h = host("owneth0").await;
+        let net = bridge(&h, "own", "10.66.0.0/24").await;
+        let theirs = Namespace::create(Path::new("/run/wnet-e2e/owneth0-outside"), "c").unwrap();
+        let eth0 = wnet_netlink::NewLink::new(
+            "eth0",
+            wnet_netlink::LinkKind::Veth {
+                peer_name: "eth0-peer".into(),
+                peer_ns: None,
+                peer_mac: None,
+            },
+        );
+        h.nl.link_add(&theirs, eth0).await.unwrap();
+        let before = h.nl.link_by_name(&theirs, "eth0").await.unwrap().unwrap();
+        let sb = h
+            .controller
+            .new_sandbox(
+                "theirs",
+                SandboxOptions {
+                    key: Some(theirs.path().display().to_string()),
+                    ..SandboxOptions::default()
+                },
+            )
+            .await
+            .unwrap();
+        let ep = attach(&h, &net, &sb, "ep").await;
+        let eth1 = h.nl.link_by_name(&theirs, "eth1").await.unwrap().unwrap();
+        assert_eq!(eth1.kind.as_deref(), Some("veth"));
+        let addrs = h.nl.addrs(&theirs).await.unwrap();
+        assert!(
+            addrs
+                .iter()
+                .any(|a| a.index == eth1.index && a.address.to_string() == "10.66.0.2/24"),
+            "{addrs:?}"
+        );
+        let other = h
+            .controller
+            .new_sandbox("other", SandboxOptions::default())
+            .await
+            .unwrap();
+        attach(&h, &net, &other, "other").await;
+        tcp(&theirs, &ns_of(&other), "10.66.0.3");
+        let eth0_now = |l: Option<wnet_netlink::Link>| l.map(|l| (l.index, l.up, l.master));
+        assert_eq!(
+            eth0_now(h.nl.link_by_name(&theirs, "eth0").await.unwrap()),
+            eth0_now(Some(before.clone())),
+            "their eth0 untouched"
+        );
+
+        ep.leave(&sb).await.unwrap();
+        ep.delete(false).await.unwrap();
+        sb.delete().await.unwrap();
+        assert!(h.nl.link_by_name(&theirs, "eth1").await.unwrap().is_none());
+        assert_eq!(
+            eth0_now(h.nl.link_by_name(&theirs, "eth0").await.unwrap()),
+            eth0_now(Some(before)),
+            "their eth0 kept after the leave"
+        );
+        other.delete().await.unwrap();
+        theirs.remove().unwrap();
+    })
+}
+
 fn a_sandbox_whose_namespace_was_replaced_is_reconciled_away() -> Pin<Box<dyn Future<Output = ()>>>
 {
     Box::pin(async {
@@ -1101,7 +1172,11 @@ fn main() {
         eprintln!("netns tests: {e}");
         std::process::exit(1);
     }
-    let tests: [(&str, Test); 13] = [
+    let tests: [(&str, Test); 14] = [
+        (
+            "an_adopted_namespace_keeps_its_own_eth0",
+            an_adopted_namespace_keeps_its_own_eth0,
+        ),
         (
             "bridge_networks_behind_the_firewall",
             bridge_networks_behind_the_firewall,

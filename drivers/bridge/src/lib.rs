@@ -198,6 +198,50 @@ fn load_network(id: &str) -> Result<Network> {
 }
 
 /// The first `n` characters of an id, for interface names.
+/// Makes the veth with its sandbox end already named as the sandbox will keep it: the
+/// endpoint's `ifname` option, else the first free `<prefix><n>` there. The join then
+/// need not rename it, and every rename waits for an RCU grace period in the kernel.
+/// Returns that name.
+fn create_in_sandbox(
+    sandbox: kernel::Namespace,
+    prefix: &str,
+    explicit: Option<&str>,
+    veth: impl Fn(&str) -> NewLink,
+) -> Result<String> {
+    if let Some(name) = explicit {
+        links::create(kernel::host(), &veth(name))?;
+        return Ok(name.to_owned());
+    }
+    let prefix = if prefix.is_empty() { "eth" } else { prefix };
+    // A new sandbox has no `<prefix>0` yet: try it before listing. A name taken
+    // meanwhile (another endpoint made at the same moment) is a conflict: the next
+    // free one is tried.
+    let mut name = format!("{prefix}0");
+    let mut tries = 0;
+    loop {
+        match links::create(kernel::host(), &veth(&name)) {
+            Err(e) if e.kind == wnet_sdk::ErrorKind::Conflict && tries < 3 => {
+                tries += 1;
+                let taken: Vec<String> =
+                    links::list(sandbox)?.into_iter().map(|l| l.name).collect();
+                let Some(free) = (0..64)
+                    .map(|i| format!("{prefix}{i}"))
+                    .find(|n| !taken.contains(n))
+                else {
+                    return Err(e);
+                };
+                if free == name {
+                    // Free in the sandbox: the conflict was the host end's.
+                    return Err(e);
+                }
+                name = free;
+            }
+            Err(e) => return Err(e),
+            Ok(_) => return Ok(name),
+        }
+    }
+}
+
 fn short(id: &str, n: usize) -> &str {
     &id[..id.len().min(n)]
 }
@@ -516,7 +560,6 @@ impl NetworkDriver for Bridge {
     fn create_endpoint(&mut self, request: EndpointRequest) -> Result<EndpointInterface> {
         let net = load_network(&request.network_id)?;
         let host_end = format!("veth{}", short(&request.endpoint_id, 7));
-        let sandbox_end = format!("veth{}s", short(&request.endpoint_id, 7));
         let derived = match (request.interface.mac_address, request.interface.address) {
             (None, Some(a)) => Some(mac_for(a.addr())),
             _ => None,
@@ -531,18 +574,31 @@ impl NetworkDriver for Bridge {
             Some(sb) => Some(kernel::sandbox(&sb.id)?),
             None => None,
         };
-        let mut veth = NewLink::new(
-            &host_end,
-            LinkKind::Veth {
-                peer: sandbox_end.clone(),
-                namespace,
-                mac,
-            },
-        );
-        veth.mtu = net.mtu;
-        veth.master = Some(net.bridge.clone());
-        veth.up = true;
-        links::create(kernel::host(), &veth)?;
+        let veth = |peer: &str| {
+            let mut veth = NewLink::new(
+                &host_end,
+                LinkKind::Veth {
+                    peer: peer.to_owned(),
+                    namespace,
+                    mac,
+                },
+            );
+            veth.mtu = net.mtu;
+            veth.master = Some(net.bridge.clone());
+            veth.up = true;
+            veth
+        };
+        let sandbox_end = match namespace {
+            None => {
+                let name = format!("veth{}s", short(&request.endpoint_id, 7));
+                links::create(kernel::host(), &veth(&name))?;
+                name
+            }
+            Some(sandbox) => {
+                let explicit = request.options.get(keys::ENDPOINT_IFNAME);
+                create_in_sandbox(sandbox, &net.iface_prefix, explicit, veth)?
+            }
+        };
         let ep = Endpoint {
             host_end: host_end.clone(),
             sandbox_end,
@@ -1026,10 +1082,11 @@ mod tests {
         let set = h.create_endpoint(ep).unwrap();
         assert!(set.created_in_sandbox);
         assert_eq!(set.mac_address.unwrap().to_string(), "02:42:0a:58:00:02");
+        // The sandbox end is named as the sandbox keeps it: no rename at the join.
         let (host_end, peer) = kernel(|k| {
             (
                 k.find(0, "vethabcdef1").cloned(),
-                k.find(1, "vethabcdef1s").cloned(),
+                k.find(1, "eth0").cloned(),
             )
         });
         assert!(
@@ -1051,9 +1108,52 @@ mod tests {
         let names = join.interface_name.unwrap();
         assert_eq!(
             (names.src_name.as_str(), names.dst_prefix.as_str()),
-            ("vethabcdef1s", "eth")
+            ("eth0", "eth")
         );
         assert_eq!(join.gateway, Some("10.88.0.1".parse().unwrap()));
+
+        // A second endpoint in that sandbox takes the next free name; one with the
+        // `ifname` option takes that name.
+        let in_c1 = |id: &str, options: &[(&str, &str)]| EndpointRequest {
+            network_id: "net1".into(),
+            endpoint_id: id.into(),
+            endpoint_name: id.into(),
+            sandbox: Some(SandboxInfo {
+                id: "c1".into(),
+                key: "/run/wnet/netns/c1".into(),
+                options: Options::new(),
+            }),
+            options: options.iter().copied().collect(),
+            ..Default::default()
+        };
+        h.create_endpoint(in_c1("bbbbbb123456", &[])).unwrap();
+        h.create_endpoint(in_c1("cccccc123456", &[(keys::ENDPOINT_IFNAME, "web0")]))
+            .unwrap();
+        let mut join_names = |id: &str| {
+            h.join(JoinRequest {
+                network_id: "net1".into(),
+                endpoint_id: id.into(),
+                options: [(keys::ENDPOINT_IFNAME, "web0")]
+                    .into_iter()
+                    .filter(|_| id.starts_with('c'))
+                    .collect(),
+                ..Default::default()
+            })
+            .unwrap()
+            .interface_name
+            .unwrap()
+        };
+        let second = join_names("bbbbbb123456");
+        assert_eq!(second.src_name, "eth1");
+        let third = join_names("cccccc123456");
+        assert_eq!(
+            (third.src_name.as_str(), third.dst_name.as_deref()),
+            ("web0", Some("web0"))
+        );
+        assert!(kernel(
+            |k| k.find(1, "eth1").is_some() && k.find(1, "web0").is_some()
+        ));
+
         h.leave("net1", "abcdef123456").unwrap();
         h.delete_endpoint("net1", "abcdef123456").unwrap();
         assert!(kernel(|k| k.find(0, "vethabcdef1").is_none()));

@@ -286,17 +286,21 @@ impl Endpoint {
         };
         let ipv4_gateway = offers_gateway && info.gateway.is_some() && !taken(false);
         let ipv6_gateway = offers_gateway && info.gateway_ipv6.is_some() && !taken(true);
+        let in_sandbox = ep.created_in_sandbox.as_deref() == Some(sb.id.as_str());
         let interface = match &info.interface_name {
             // The engine moves and configures it when it has made the namespace.
             None => None,
             Some(_) if sb.external_key => None,
             Some(names) => Some(Interface {
                 src_name: names.src_name.clone(),
-                dst_name: sandbox_ifname(names.dst_name.as_deref(), &names.dst_prefix, &others)
-                    .map_err(|reason| {
-                        Error::InvalidConfig(format!("sandbox `{}`: {reason}", sb.id))
-                    })?,
-                in_sandbox: ep.created_in_sandbox.as_deref() == Some(sb.id.as_str()),
+                dst_name: sandbox_ifname(
+                    names.dst_name.as_deref(),
+                    &names.dst_prefix,
+                    Some(names.src_name.as_str()).filter(|_| in_sandbox),
+                    &others,
+                )
+                .map_err(|reason| Error::InvalidConfig(format!("sandbox `{}`: {reason}", sb.id)))?,
+                in_sandbox,
                 mac: ep.mac_address,
                 ipv4: ep.address,
                 ipv6: ep.address_ipv6,
@@ -869,6 +873,7 @@ pub fn check_join_info(info: &JoinInfo) -> Result<(), String> {
 fn sandbox_ifname(
     dst_name: Option<&str>,
     dst_prefix: &str,
+    made_as: Option<&str>,
     others: &[EndpointRecord],
 ) -> Result<String, String> {
     let used: Vec<&str> = others
@@ -886,6 +891,16 @@ fn sandbox_ifname(
     } else {
         dst_prefix
     };
+    // An interface its driver made in the sandbox as `<prefix><n>`, a name no other
+    // endpoint there has, keeps it: a rename waits for an RCU grace period in the
+    // kernel (0.2–0.6 ms).
+    if let Some(name) = made_as.filter(|n| {
+        n.strip_prefix(prefix)
+            .is_some_and(|i| !i.is_empty() && i.bytes().all(|b| b.is_ascii_digit()))
+            && !used.contains(n)
+    }) {
+        return Ok(name.to_owned());
+    }
     (0..)
         .map(|i| format!("{prefix}{i}"))
         .find(|candidate| !used.contains(&candidate.as_str()))
@@ -943,12 +958,28 @@ mod tests {
     #[test]
     fn sandbox_names_take_the_lowest_free_index() {
         let others = [joined("eth0"), joined("eth2")];
-        assert_eq!(sandbox_ifname(None, "", &others).unwrap(), "eth1");
-        assert_eq!(sandbox_ifname(None, "net", &others).unwrap(), "net0");
+        assert_eq!(sandbox_ifname(None, "", None, &others).unwrap(), "eth1");
+        assert_eq!(sandbox_ifname(None, "net", None, &others).unwrap(), "net0");
         assert_eq!(
-            sandbox_ifname(Some("data"), "eth", &others).unwrap(),
+            sandbox_ifname(Some("data"), "eth", None, &others).unwrap(),
             "data"
         );
-        assert!(sandbox_ifname(Some("eth2"), "eth", &others).is_err());
+        assert!(sandbox_ifname(Some("eth2"), "eth", None, &others).is_err());
+    }
+
+    #[test]
+    fn an_interface_made_in_the_sandbox_keeps_a_free_name_of_the_prefix() {
+        let others = [joined("eth0")];
+        let name = |made: &str| sandbox_ifname(None, "eth", Some(made), &others).unwrap();
+        assert_eq!(name("eth3"), "eth3");
+        // Taken by another endpoint, or not of the prefix: the lowest free index.
+        for renamed in ["eth0", "veth1234567s", "eth", "ethx1", "net1"] {
+            assert_eq!(name(renamed), "eth1", "{renamed}");
+        }
+        // An exact name asked for wins.
+        assert_eq!(
+            sandbox_ifname(Some("web0"), "eth", Some("eth3"), &others).unwrap(),
+            "web0"
+        );
     }
 }

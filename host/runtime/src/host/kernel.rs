@@ -287,9 +287,24 @@ impl HostState {
         }
     }
 
-    /// The ledger key of a link, refusing names outside the driver's prefixes.
+    /// The ledger key of a link, refusing names outside the driver's prefixes. In a
+    /// sandbox lent to the driver any valid name goes: the prefixes keep drivers off
+    /// the host's own interfaces, while a sandbox's are its endpoints', which a driver
+    /// makes under the names they keep there (`eth0`) to spare the kernel a rename.
     fn own_name(&self, nskey: &str, name: &str) -> Result<String, Error> {
-        match link_name(name, &self.kernel()?.links.prefixes) {
+        let host = self.kernel()?.kernel.host.inode();
+        let sandbox = self
+            .namespaces
+            .iter()
+            .any(|(key, ns)| key == nskey && ns.inode() != host);
+        // The empty prefix, which every name has.
+        let anything = [String::new()];
+        let prefixes = if sandbox {
+            &anything[..]
+        } else {
+            &self.kernel()?.links.prefixes[..]
+        };
+        match link_name(name, prefixes) {
             Ok(()) => Ok(format!("{nskey}/{name}")),
             Err(NameError::Invalid(m)) => Err(Error::InvalidParameter(m)),
             Err(NameError::Outside(m)) => Err(self.refuse(m)),
