@@ -197,7 +197,6 @@ fn load_network(id: &str) -> Result<Network> {
         .ok_or_else(|| Error::not_found(format!("network {id} is not a bridge network")))
 }
 
-/// The first `n` characters of an id, for interface names.
 /// Makes the veth with its sandbox end already named as the sandbox will keep it: the
 /// endpoint's `ifname` option, else the first free `<prefix><n>` there. The join then
 /// need not rename it, and every rename waits for an RCU grace period in the kernel.
@@ -242,6 +241,7 @@ fn create_in_sandbox(
     }
 }
 
+/// The first `n` characters of an id, for interface names.
 fn short(id: &str, n: usize) -> &str {
     &id[..id.len().min(n)]
 }
