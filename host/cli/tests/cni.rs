@@ -22,8 +22,25 @@ const ROOT: &str = "/run/wnet-cni-test";
 
 /// One plugin call: `command` for container `id` in `netns` with interface `ifname`.
 fn cni(command: &str, id: &str, netns: &str, ifname: &str, args: &str, conf: &Value) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wnet"))
-        .env_clear()
+    cni_via(None, command, id, netns, ifname, args, conf)
+}
+
+/// [`cni`] through the daemon at `host` (`WNET_HOST`) when one is given.
+fn cni_via(
+    host: Option<&str>,
+    command: &str,
+    id: &str,
+    netns: &str,
+    ifname: &str,
+    args: &str,
+    conf: &Value,
+) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wnet"));
+    cmd.env_clear();
+    if let Some(host) = host {
+        cmd.env("WNET_HOST", host);
+    }
+    let mut child = cmd
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("CNI_COMMAND", command)
         .env("CNI_CONTAINERID", id)
@@ -334,6 +351,122 @@ fn plugin_calls_as_a_runtime_makes_them() {
     assert!(!links.contains("wncni"), "{links}");
 }
 
+/// A `wnet daemon` over its own data directory, stopped when dropped (also when a test
+/// fails).
+struct Daemon {
+    child: std::process::Child,
+    host: String,
+}
+
+impl Daemon {
+    fn start() -> Daemon {
+        let socket = format!("{ROOT}/daemon.sock");
+        let child = Command::new(env!("CARGO_BIN_EXE_wnet"))
+            .args(["--data-dir", &format!("{ROOT}/daemon-data")])
+            .args(["--run-dir", &format!("{ROOT}/daemon-run")])
+            .args(["--drivers-dir", &format!("{ROOT}/drivers")])
+            .args(["--config", &format!("{ROOT}/wnet.toml")])
+            .env("WNET_CACHE_DIR", wnet_tests::cache_dir())
+            .args(["daemon", "--socket", &socket])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let daemon = Daemon {
+            child,
+            host: format!("unix://{socket}"),
+        };
+        for _ in 0..200 {
+            if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
+                return daemon;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(25));
+        }
+        panic!("the daemon did not answer on {socket}");
+    }
+
+    /// `wnet` through this daemon.
+    fn wnet(&self, args: &[&str]) -> String {
+        let o = Command::new(env!("CARGO_BIN_EXE_wnet"))
+            .args(["--host", &self.host])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "wnet {args:?}: {o:?}");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Through a daemon, the first ADDs of a network arriving at once all succeed on one
+/// network: an ADD whose creation of the network lost the race uses the one made.
+fn first_adds_at_once_share_one_network() {
+    let daemon = Daemon::start();
+    let conf = json!({
+        "cniVersion": "1.0.0", "name": "rush", "type": "wnet",
+        "options": {"com.docker.network.bridge.name": "wncni2"},
+        "ipam": {"subnet": "10.12.0.0/24"},
+    });
+    let spaces: Vec<Namespace> = (0..6)
+        .map(|i| Namespace::create(&Path::new(ROOT).join("netns"), &format!("rush{i}")).unwrap())
+        .collect();
+    let paths: Vec<String> = spaces
+        .iter()
+        .map(|n| n.path().display().to_string())
+        .collect();
+    let outputs: Vec<Output> = std::thread::scope(|s| {
+        let calls: Vec<_> = paths
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let (host, conf) = (daemon.host.as_str(), &conf);
+                s.spawn(move || {
+                    cni_via(Some(host), "ADD", &format!("rush-{i}"), p, "eth0", "", conf)
+                })
+            })
+            .collect();
+        calls.into_iter().map(|c| c.join().unwrap()).collect()
+    });
+    let mut addresses = Vec::new();
+    for o in &outputs {
+        let (good, v) = answer(o);
+        assert!(good, "{v} {}", String::from_utf8_lossy(&o.stderr));
+        addresses.push(v["ips"][0]["address"].as_str().unwrap().to_owned());
+    }
+    addresses.sort();
+    addresses.dedup();
+    assert_eq!(
+        addresses.len(),
+        spaces.len(),
+        "one address each: {addresses:?}"
+    );
+    let networks = daemon.wnet(&["network", "ls", "--filter", "name=rush", "-q"]);
+    assert_eq!(networks.lines().count(), 1, "{networks}");
+
+    for (i, p) in paths.iter().enumerate() {
+        let o = cni_via(
+            Some(&daemon.host),
+            "DEL",
+            &format!("rush-{i}"),
+            p,
+            "eth0",
+            "",
+            &conf,
+        );
+        assert!(o.status.success(), "{o:?}");
+    }
+    daemon.wnet(&["network", "rm", "rush"]);
+    for n in spaces {
+        n.remove().unwrap();
+    }
+}
+
 fn main() {
     if let Err(e) = wnet_netlink::isolate_process() {
         eprintln!("cni tests: {e}");
@@ -345,5 +478,8 @@ fn main() {
     println!("test plugin_calls_as_a_runtime_makes_them ...");
     plugin_calls_as_a_runtime_makes_them();
     println!("test plugin_calls_as_a_runtime_makes_them ... ok");
-    println!("\ntest result: ok. 1 passed; 0 failed");
+    println!("test first_adds_at_once_share_one_network ...");
+    first_adds_at_once_share_one_network();
+    println!("test first_adds_at_once_share_one_network ... ok");
+    println!("\ntest result: ok. 2 passed; 0 failed");
 }

@@ -295,8 +295,13 @@ async fn add(b: &Backend, env: &Env, conf: &NetConf) -> Result<Value, CniError> 
         };
         let body = serde_json::to_value(create).map_err(|e| failed(e.into()))?;
         if let Err(e) = b.call(Method::POST, "/networks/create", Some(&body)).await {
-            // Another ADD made it meanwhile: use that one.
-            if !e.to_string().contains("already exists") {
+            // Another ADD may have made it meanwhile: then that one is used. Asked
+            // again rather than read from the error, whose words are not a contract.
+            let made_meanwhile = b
+                .call(Method::GET, &format!("/networks/{}", conf.name), None)
+                .await
+                .is_ok();
+            if !made_meanwhile {
                 return Err(CniError::new(
                     INVALID_CONFIG,
                     format!("network {}: {e:#}", conf.name),
