@@ -527,9 +527,15 @@ fn firewall_by_traffic() -> Pin<Box<dyn Future<Output = ()>>> {
             rules("wback", 87, false, true),
             rules("winner", 86, true, true),
         ];
+        // Another table's presence is not wnet's: nfnetlink tells the two apart.
+        assert!(!fw.table_present().unwrap(), "no wnet table yet");
         for n in &nets {
             fw.add_network(n).await.unwrap();
         }
+        assert!(
+            fw.table_present().unwrap(),
+            "wnet's table made with the first network"
+        );
         let host_ip: IpAddr = "198.51.100.1".parse().unwrap();
         assert_eq!(
             peer_seen(&front[0], &out, internet),
