@@ -104,6 +104,20 @@ async fn attach(h: &Host, net: &Network, sandbox: &Sandbox, ep: &str) -> wnet_co
     e
 }
 
+/// A veth pair that is not wnet's, `name` and `<name>-peer`, down, in `ns`: the
+/// machine's or a container's own interface.
+async fn foreign_veth(h: &Host, ns: &Namespace, name: &str) {
+    let link = wnet_netlink::NewLink::new(
+        name,
+        wnet_netlink::LinkKind::Veth {
+            peer_name: format!("{name}-peer"),
+            peer_ns: None,
+            peer_mac: None,
+        },
+    );
+    h.nl.link_add(ns, link).await.unwrap();
+}
+
 fn ns_of(sandbox: &Sandbox) -> Namespace {
     Namespace::adopt(Path::new(&sandbox.info().unwrap().key)).unwrap()
 }
@@ -748,15 +762,7 @@ fn an_adopted_namespace_keeps_its_own_eth0() -> Pin<Box<dyn Future<Output = ()>>
         let h = host("owneth0").await;
         let net = bridge(&h, "own", "10.66.0.0/24").await;
         let theirs = Namespace::create(Path::new("/run/wnet-e2e/owneth0-outside"), "c").unwrap();
-        let eth0 = wnet_netlink::NewLink::new(
-            "eth0",
-            wnet_netlink::LinkKind::Veth {
-                peer_name: "eth0-peer".into(),
-                peer_ns: None,
-                peer_mac: None,
-            },
-        );
-        h.nl.link_add(&theirs, eth0).await.unwrap();
+        foreign_veth(&h, &theirs, "eth0").await;
         let before = h.nl.link_by_name(&theirs, "eth0").await.unwrap().unwrap();
         let sb = h
             .controller
@@ -887,26 +893,10 @@ fn a_driver_is_refused_what_its_manifest_and_ledger_do_not_allow()
             .unwrap();
         hostile.register(&h.controller).unwrap();
         // Something to reach for: the "machine's" eth0, another driver's bridge, a sandbox.
-        let eth0 = wnet_netlink::NewLink::new(
-            "eth0",
-            wnet_netlink::LinkKind::Veth {
-                peer_name: "eth0-peer".into(),
-                peer_ns: None,
-                peer_mac: None,
-            },
-        );
-        h.nl.link_add(&h.ns, eth0).await.unwrap();
+        foreign_veth(&h, &h.ns, "eth0").await;
         // A link of the operator's within the hostile driver's prefix: it may adopt it,
         // but not delete or rename it.
-        let ops = wnet_netlink::NewLink::new(
-            "hxops",
-            wnet_netlink::LinkKind::Veth {
-                peer_name: "hxops-peer".into(),
-                peer_ns: None,
-                peer_mac: None,
-            },
-        );
-        h.nl.link_add(&h.ns, ops).await.unwrap();
+        foreign_veth(&h, &h.ns, "hxops").await;
         let hxbr = wnet_netlink::NewLink::new("hxbr0", wnet_netlink::LinkKind::Bridge);
         h.nl.link_add(&h.ns, hxbr).await.unwrap();
         let net = bridge(&h, "front", "10.88.0.0/16").await;
