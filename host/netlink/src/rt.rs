@@ -7,8 +7,10 @@ use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd};
 use std::sync::{Mutex, PoisonError};
 
 use async_trait::async_trait;
-use futures::TryStreamExt;
-use rtnetlink::packet_route::AddressFamily;
+use futures::{StreamExt, TryStreamExt};
+use rtnetlink::packet_core::{
+    NLM_F_ACK, NLM_F_CREATE, NLM_F_ECHO, NLM_F_EXCL, NLM_F_REQUEST, NetlinkMessage, NetlinkPayload,
+};
 use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags, AddressMessage};
 use rtnetlink::packet_route::link::{
     AfSpecInet6, AfSpecUnspec, In6AddrGenMode, InfoData, InfoKind, InfoVeth, LinkAttribute,
@@ -18,6 +20,7 @@ use rtnetlink::packet_route::neighbour::{
     NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourMessage, NeighbourState,
 };
 use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute, RouteMessage, RouteScope};
+use rtnetlink::packet_route::{AddressFamily, RouteNetlinkMessage};
 use rtnetlink::sys::{Socket, TokioSocket, protocols::NETLINK_ROUTE};
 use rtnetlink::{
     Handle, LinkBridge, LinkMacVlan, LinkMessageBuilder, LinkUnspec, LinkVeth, LinkVxlan,
@@ -331,18 +334,35 @@ impl Netlink for RtNetlink {
             }
         };
         let op = format!("create link {} in {}", link.name, ns.path().display());
-        h.link()
-            .add(message)
-            .execute()
-            .await
-            .map_err(err(op.clone()))?;
-        let index = match self.link_by_name(ns, &link.name).await? {
-            Some(l) => l.index,
-            None => {
-                return Err(NetlinkError::NotFound(format!(
-                    "{op}: created but not found"
-                )));
+        // NLM_F_ECHO: the kernel (6.2 and later) answers with the new link, so its index
+        // costs no second request; an older one does not, and it is looked up by name.
+        let mut request = NetlinkMessage::from(RouteNetlinkMessage::NewLink(message));
+        request.header.flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL | NLM_F_ECHO;
+        let mut answers = h.clone().request(request).map_err(err(op.clone()))?;
+        let mut echoed = None;
+        while let Some(answer) = answers.next().await {
+            match answer.payload {
+                NetlinkPayload::Error(e) => {
+                    return Err(err(op.clone())(rtnetlink::Error::NetlinkError(e)));
+                }
+                NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(m)) => {
+                    echoed = parse_link(&m)
+                        .filter(|l| l.name == link.name)
+                        .map(|l| l.index);
+                }
+                _ => {}
             }
+        }
+        let index = match echoed {
+            Some(index) => index,
+            None => match self.link_by_name(ns, &link.name).await? {
+                Some(l) => l.index,
+                None => {
+                    return Err(NetlinkError::NotFound(format!(
+                        "{op}: created but not found"
+                    )));
+                }
+            },
         };
         if !link.ipv6_autoconf {
             let change = LinkChange {
