@@ -270,7 +270,7 @@ fn parse_address(m: &AddressMessage) -> Option<Address> {
 #[async_trait]
 impl Netlink for RtNetlink {
     async fn link_add(&self, ns: &Namespace, link: NewLink) -> Result<u32> {
-        let h = self.handle(ns)?;
+        let mut h = self.handle(ns)?;
         let message = match &link.kind {
             LinkKind::Bridge => with_common(LinkBridge::new(&link.name), &link),
             LinkKind::Veth {
@@ -338,7 +338,7 @@ impl Netlink for RtNetlink {
         // costs no second request; an older one does not, and it is looked up by name.
         let mut request = NetlinkMessage::from(RouteNetlinkMessage::NewLink(message));
         request.header.flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL | NLM_F_ECHO;
-        let mut answers = h.clone().request(request).map_err(err(op.clone()))?;
+        let mut answers = h.request(request).map_err(err(op.clone()))?;
         let mut echoed = None;
         while let Some(answer) = answers.next().await {
             match answer.payload {
