@@ -6,8 +6,9 @@
 #
 # It builds wnet for release, then, in network and mount namespaces of its own, runs the
 # per-container pair first (connect, disconnect; also as a CNI plugin), then the other
-# commands, each once under valgrind's callgrind, which lists every function a run
-# executed. Needs valgrind (apt-get install valgrind).
+# commands, then a daemon's start and a connect through it, each once under valgrind's
+# callgrind, which lists every function a run executed. Needs valgrind (apt-get install
+# valgrind).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -63,10 +64,24 @@ profile network ls
 profile sandbox rm s
 profile network rm other
 
+# Through a daemon: its start and its side of a connect and a disconnect, and the
+# client's. Last, since with a daemon answering the commands above would be clients.
+sandbox d
+# valgrind itself in the background (not the function), so that $! is its pid.
+valgrind -q --tool=callgrind --demangle=no --compress-strings=no --dump-instr=no \
+    --callgrind-out-file="$work/out/daemon" \
+    "$bin" --data-dir "$work/data" --run-dir "$work/run" --cache-dir "$work/cache" daemon &
+daemon=$!
+for _ in $(seq 600); do [ -S "$work/run/wnet.sock" ] && break; sleep 0.1; done
+profile --host "unix://$work/run/wnet.sock" network connect --ip 10.250.1.2 bench "$work/ns/d"
+profile --host "unix://$work/run/wnet.sock" network disconnect bench "$work/ns/d"
+kill -TERM "$daemon"
+wait "$daemon" || true
+
 {
     echo "# Functions of the wnet binary one-shot commands run, connect's first."
     echo "# Written by scripts/hot-symbols.sh; read by scripts/linker (release builds)."
-    for i in $(seq 1 "$n"); do
+    for i in $(seq 1 "$n") daemon; do
         awk '/^ob=/ { ob = substr($0, 4) } /^fn=/ && ob ~ /\/wnet$/ { print substr($0, 4) }' \
             "$work/out/$i"
     done | sed -e "s/'[0-9]*$//" -e '/^0x/d' | "$root/scripts/linker" --normalize | awk '!seen[$0]++'
