@@ -23,7 +23,7 @@ fi
 work=$(mktemp -d /tmp/wnet-hot.XXXXXX)
 mount -t tmpfs tmpfs "$work"
 cleanup() {
-    for ns in "$work"/ns/*; do [ -e "$ns" ] && umount "$ns" 2>/dev/null; done
+    for ns in "$work"/ns/*; do umount "$ns" 2>/dev/null || true; done
     umount -l "$work" 2>/dev/null || true
     rmdir "$work"
 }
