@@ -104,17 +104,21 @@ fn refused(command: &str, id: &str, netns: &str, conf: &Value, code: u64, msg: &
     assert!(v["msg"].as_str().unwrap().contains(msg), "{v}");
 }
 
-/// `wnet` itself, over the plugin's data directory.
-fn wnet(args: &[&str]) -> String {
-    let o = Command::new(env!("CARGO_BIN_EXE_wnet"))
-        .args(["--data-dir", &format!("{ROOT}/data")])
-        .args(["--run-dir", &format!("{ROOT}/run")])
+/// The `wnet` binary over `<ROOT>/<data>` and `<ROOT>/<run>`, with the tests' drivers
+/// folder, config file and compile cache.
+fn wnet_over(data: &str, run: &str) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wnet"));
+    cmd.args(["--data-dir", &format!("{ROOT}/{data}")])
+        .args(["--run-dir", &format!("{ROOT}/{run}")])
         .args(["--drivers-dir", &format!("{ROOT}/drivers")])
         .args(["--config", &format!("{ROOT}/wnet.toml")])
-        .env("WNET_CACHE_DIR", wnet_tests::cache_dir())
-        .args(args)
-        .output()
-        .unwrap();
+        .env("WNET_CACHE_DIR", wnet_tests::cache_dir());
+    cmd
+}
+
+/// `wnet` itself, over the plugin's data directory.
+fn wnet(args: &[&str]) -> String {
+    let o = wnet_over("data", "run").args(args).output().unwrap();
     assert!(o.status.success(), "wnet {args:?}: {o:?}");
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
@@ -361,12 +365,7 @@ struct Daemon {
 impl Daemon {
     fn start() -> Daemon {
         let socket = format!("{ROOT}/daemon.sock");
-        let child = Command::new(env!("CARGO_BIN_EXE_wnet"))
-            .args(["--data-dir", &format!("{ROOT}/daemon-data")])
-            .args(["--run-dir", &format!("{ROOT}/daemon-run")])
-            .args(["--drivers-dir", &format!("{ROOT}/drivers")])
-            .args(["--config", &format!("{ROOT}/wnet.toml")])
-            .env("WNET_CACHE_DIR", wnet_tests::cache_dir())
+        let child = wnet_over("daemon-data", "daemon-run")
             .args(["daemon", "--socket", &socket])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
