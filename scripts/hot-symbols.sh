@@ -32,20 +32,21 @@ ip link set lo up
 mkdir -p "$work/ns" "$work/out"
 sandbox() { touch "$work/ns/$1" && unshare --net="$work/ns/$1" true; }
 bin=$root/target/release/wnet
-w() { "$bin" --data-dir "$work/data" --run-dir "$work/run" --cache-dir "$work/cache" "$@"; }
+dirs=(--data-dir "$work/data" --run-dir "$work/run" --cache-dir "$work/cache")
+w() { "$bin" "${dirs[@]}" "$@"; }
+# callgrind with the names as the objects hold them (scripts/linker matches those).
+record=(valgrind -q --tool=callgrind --demangle=no --compress-strings=no --dump-instr=no)
 n=0
 # One run of the binary with exactly these arguments under callgrind.
 callgrind() {
     n=$((n + 1))
-    valgrind -q --tool=callgrind --demangle=no --compress-strings=no --dump-instr=no \
-        --callgrind-out-file="$work/out/$n" "$bin" "$@" >/dev/null
+    "${record[@]}" --callgrind-out-file="$work/out/$n" "$bin" "$@" >/dev/null
 }
-profile() { callgrind --data-dir "$work/data" --run-dir "$work/run" --cache-dir "$work/cache" "$@"; }
+profile() { callgrind "${dirs[@]}" "$@"; }
 
 # Valgrind's CPU differs from the machine's, so the drivers' code is compiled for it
 # first (a minute); the profiled commands then take it from the cache, as they do in use.
-valgrind -q "$bin" --data-dir "$work/data" --run-dir "$work/run" --cache-dir "$work/cache" \
-    network create --subnet 10.250.0.0/16 bench >/dev/null
+valgrind -q "$bin" "${dirs[@]}" network create --subnet 10.250.0.0/16 bench >/dev/null
 for i in 1 2 3; do sandbox "c$i"; w network connect bench "$work/ns/c$i" >/dev/null; done
 
 sandbox p
@@ -68,9 +69,7 @@ profile network rm other
 # client's. Last, since with a daemon answering the commands above would be clients.
 sandbox d
 # valgrind itself in the background (not the function), so that $! is its pid.
-valgrind -q --tool=callgrind --demangle=no --compress-strings=no --dump-instr=no \
-    --callgrind-out-file="$work/out/daemon" \
-    "$bin" --data-dir "$work/data" --run-dir "$work/run" --cache-dir "$work/cache" daemon &
+"${record[@]}" --callgrind-out-file="$work/out/daemon" "$bin" "${dirs[@]}" daemon &
 daemon=$!
 for _ in $(seq 600); do [ -S "$work/run/wnet.sock" ] && break; sleep 0.1; done
 profile --host "unix://$work/run/wnet.sock" network connect --ip 10.250.1.2 bench "$work/ns/d"
