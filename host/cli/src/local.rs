@@ -21,10 +21,11 @@ use wnet_runtime::{Ahead, DriverKind, EngineParts, Kernel, Manifest, Runtime, Ru
 /// needs them (parsing its arguments, opening the store, reading the records), so a
 /// one-shot `wnet` makes them beside that work rather than after it. The thread then
 /// takes from the compile cache the drivers it is told of ([`EngineStart::ahead`]),
-/// helped by the thread that waits for it ([`EngineStart::join`]); dropped unfinished
-/// (the command went to a daemon), it stops there.
+/// helped by the thread that waits for it ([`EngineStart::join`]), hands the parts
+/// over and stays on as the runtime's epoch clock; dropped unfinished (the command
+/// went to a daemon), it stops there.
 pub struct EngineStart {
-    thread: std::thread::JoinHandle<Result<EngineParts, wnet_runtime::LoadError>>,
+    parts: std::sync::mpsc::Receiver<Result<EngineParts, wnet_runtime::LoadError>>,
     ahead: std::sync::mpsc::Sender<(PathBuf, Vec<&'static str>)>,
     /// The compile-ahead work, once the engine is made and the thread told of it.
     work: std::sync::mpsc::Receiver<Ahead>,
@@ -35,20 +36,27 @@ impl EngineStart {
     pub fn spawn() -> EngineStart {
         let (ahead, wanted) = std::sync::mpsc::channel::<(PathBuf, Vec<&'static str>)>();
         let (share, work) = std::sync::mpsc::channel();
-        let thread = spawn_beside(move || {
-            let parts = EngineParts::new()?;
-            if let Ok((cache_dir, digests)) = wanted.recv() {
+        let (done, parts) = std::sync::mpsc::channel();
+        // Handed over through a channel, not the thread's end: the thread goes on as
+        // the clock, and waiting for a thread to end costs its unmapping besides.
+        spawn_beside(move || {
+            let mut made = EngineParts::new();
+            let clock = made.as_mut().ok().map(EngineParts::clock_here);
+            if let Ok(parts) = &made
+                && let Ok((cache_dir, digests)) = wanted.recv()
+            {
                 let ahead = parts.ahead(&cache_dir, &digests);
                 let _ = share.send(ahead.clone());
                 ahead.work();
             }
-            Ok(parts)
+            if done.send(made).is_ok()
+                && let Some(clock) = clock
+            {
+                unpin();
+                clock.run();
+            }
         });
-        EngineStart {
-            thread,
-            ahead,
-            work,
-        }
+        EngineStart { parts, ahead, work }
     }
 
     /// Has the thread take the components of these digests from the compile cache
@@ -68,8 +76,8 @@ impl EngineStart {
             ahead.work();
         }
         let mut parts = self
-            .thread
-            .join()
+            .parts
+            .recv()
             .map_err(|_| anyhow::anyhow!("making the WASM engine panicked"))??;
         if let Some(ahead) = &helped {
             parts.adopt(ahead);
@@ -78,12 +86,12 @@ impl EngineStart {
     }
 }
 
-/// Spawns a short-lived thread on a CPU other than this thread's, when the process
-/// may use another. Linux queues a new thread on its parent's CPU, and while the
-/// parent keeps running an idle CPU beside it may leave the thread waiting: measured
-/// on a 2-CPU VM, 0.4–2 ms before it ran, as long as the work it was spawned to do
-/// beside the parent. The thread stays on those CPUs (so do threads it spawns): meant
-/// for a thread that ends soon.
+/// Spawns a thread on a CPU other than this thread's, when the process may use
+/// another. Linux queues a new thread on its parent's CPU, and while the parent keeps
+/// running an idle CPU beside it may leave the thread waiting: measured on a 2-CPU
+/// VM, 0.4–2 ms before it ran, as long as the work it was spawned to do beside the
+/// parent. The thread stays on those CPUs (so do threads it spawns) until it calls
+/// [`unpin`].
 fn spawn_beside<T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,
 ) -> std::thread::JoinHandle<T> {
@@ -118,6 +126,24 @@ fn pin_elsewhere<T>(thread: &std::thread::JoinHandle<T>) {
             return;
         }
         libc::pthread_setaffinity_np(thread.as_pthread_t(), size, &set);
+    }
+}
+
+/// Lets the calling thread run on every CPU the process may use again (those of its
+/// main thread, which [`pin_elsewhere`] leaves alone).
+#[expect(
+    unsafe_code,
+    reason = "sched_getaffinity and sched_setaffinity have no safe wrapper"
+)]
+fn unpin() {
+    let size = size_of::<libc::cpu_set_t>();
+    // SAFETY: the set is a local of the size given; the process id names the main
+    // thread, 0 the calling one.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(libc::getpid(), size, &mut set) == 0 {
+            libc::sched_setaffinity(0, size, &set);
+        }
     }
 }
 

@@ -13,15 +13,19 @@ use wnet_tests::{FIXTURE_HOSTILE, FIXTURE_WRONG_VERSION, Fixture, IPMAC_DRIVER};
 /// `wnet` with its data, run and drivers directories under `dir`, and no config file
 /// of the machine's.
 fn wnet_in(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_wnet"))
-        .env("WNET_DATA_DIR", dir.join("data"))
+    command_in(dir, args).output().unwrap()
+}
+
+/// The command [`wnet_in`] runs.
+fn command_in(dir: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_wnet"));
+    c.env("WNET_DATA_DIR", dir.join("data"))
         .env("WNET_CACHE_DIR", wnet_tests::cache_dir())
         .env("WNET_RUN_DIR", dir.join("run"))
         .env("WNET_DRIVERS_DIR", dir.join("drivers"))
         .env("WNET_CONFIG", dir.join("wnet.toml"))
-        .args(args)
-        .output()
-        .unwrap()
+        .args(args);
+    c
 }
 
 /// `wnet` for commands that keep no state.
@@ -438,6 +442,48 @@ impl Drop for Daemon {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// A driver call that never returns is stopped at the driver's deadline in a one-shot
+/// `wnet` too (its epoch clock runs on the thread that made the engine), and what the
+/// call began is rolled back.
+#[test]
+fn a_driver_call_that_never_returns_is_stopped_at_its_deadline_without_a_daemon() {
+    let dir = folder("deadline");
+    std::fs::write(dir.join("wnet.toml"), "").unwrap();
+    std::fs::create_dir_all(dir.join("drivers")).unwrap();
+    drop_driver(&dir.join("drivers"), "hostile", FIXTURE_HOSTILE);
+    let args = [
+        "network",
+        "create",
+        "-d",
+        "hostile",
+        "-o",
+        "hostile.create-network=loop",
+        "spin",
+    ];
+    // Without a clock the call would spin forever: give it 30 s, then fail.
+    let mut child = command_in(&dir, &args)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > std::time::Duration::from_secs(30) {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!("`wnet {}` still running after 30 s", args.join(" "));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("exceeded its deadline of 200ms"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(ok_in(&dir, &["network", "ls", "-q"]).trim(), "");
 }
 
 /// A driver that fails call after call is quarantined in the daemon: `network

@@ -179,6 +179,8 @@ pub struct EngineParts {
     key: String,
     /// Components taken from the compile cache ahead of their load, by digest.
     ahead: HashMap<String, Component>,
+    /// The epoch clock, when a thread of the caller's runs it ([`EngineParts::clock_here`]).
+    ticker: Option<Arc<Ticker>>,
 }
 
 impl EngineParts {
@@ -249,7 +251,23 @@ impl EngineParts {
             engine,
             linker,
             ahead: HashMap::new(),
+            ticker: None,
         })
+    }
+
+    /// Makes the calling thread the epoch clock of the runtime these parts will make,
+    /// instead of a thread of the runtime's own: the thread that made the engine has
+    /// nothing else to do once it hands the parts over, and a one-shot `wnet` then
+    /// starts one thread fewer. Run the returned [`Clock`] on this thread after that.
+    pub fn clock_here(&mut self) -> Clock {
+        let ticker = Arc::new(Ticker::default());
+        // Set before the parts leave this thread, so every call's wake finds it.
+        let _ = ticker.thread.set(std::thread::current());
+        self.ticker = Some(ticker.clone());
+        Clock {
+            ticker,
+            engine: self.engine.weak(),
+        }
     }
 
     /// Takes the components of these digests (SHA-256, hex) from the compile cache in
@@ -280,6 +298,37 @@ impl EngineParts {
     /// Takes the components `ahead`'s workers read; call once none is working.
     pub fn adopt(&mut self, ahead: &Ahead) {
         self.ahead.extend(lock(&ahead.done).drain());
+    }
+}
+
+/// The epoch clock of a runtime, run by the thread that called [`EngineParts::clock_here`].
+pub struct Clock {
+    ticker: Arc<Ticker>,
+    engine: wasmtime::EngineWeak,
+}
+
+impl Clock {
+    /// Advances the engine's epoch while driver calls run, until the runtime goes.
+    pub fn run(self) {
+        tick(&self.ticker, &self.engine);
+    }
+}
+
+/// The clock's loop. It holds only a weak reference to the engine so the engine goes
+/// when the runtime does.
+fn tick(clock: &Ticker, engine: &wasmtime::EngineWeak) {
+    while !clock.stop.load(Ordering::Relaxed) {
+        // Nothing to time: sleep until a call starts (or the runtime goes). A spurious
+        // wake only loops.
+        if clock.busy.load(Ordering::Acquire) == 0 {
+            std::thread::park();
+            continue;
+        }
+        std::thread::sleep(TICK);
+        match engine.upgrade() {
+            Some(engine) => engine.increment_epoch(),
+            None => break,
+        }
     }
 }
 
@@ -345,36 +394,27 @@ impl Runtime {
             linker,
             key: engine_key,
             ahead,
+            ticker,
         } = parts;
-        let ticker = Arc::new(Ticker::default());
-        {
-            // Deadlines are counted in epochs; this thread is the clock. It holds only a
-            // weak reference so the engine goes when the runtime does.
-            let weak = engine.weak();
-            let clock = ticker.clone();
-            let thread = std::thread::Builder::new()
-                .name("wnet-epoch".to_owned())
-                .spawn(move || {
-                    while !clock.stop.load(Ordering::Relaxed) {
-                        // Nothing to time: sleep until a call starts (or the runtime
-                        // goes). A spurious wake only loops.
-                        if clock.busy.load(Ordering::Acquire) == 0 {
-                            std::thread::park();
-                            continue;
-                        }
-                        std::thread::sleep(TICK);
-                        match weak.upgrade() {
-                            Some(engine) => engine.increment_epoch(),
-                            None => break,
-                        }
-                    }
-                })
-                .map_err(|e| LoadError::Start {
-                    driver: "(epoch thread)".to_owned(),
-                    reason: e.to_string(),
-                })?;
-            let _ = ticker.thread.set(thread.thread().clone());
-        }
+        // Deadlines are counted in epochs, advanced by a thread of the caller's or one
+        // of our own.
+        let ticker = match ticker {
+            Some(ticker) => ticker,
+            None => {
+                let ticker = Arc::new(Ticker::default());
+                let weak = engine.weak();
+                let clock = ticker.clone();
+                let thread = std::thread::Builder::new()
+                    .name("wnet-epoch".to_owned())
+                    .spawn(move || tick(&clock, &weak))
+                    .map_err(|e| LoadError::Start {
+                        driver: "(epoch thread)".to_owned(),
+                        reason: e.to_string(),
+                    })?;
+                let _ = ticker.thread.set(thread.thread().clone());
+                ticker
+            }
+        };
         Ok(Runtime {
             inner: Arc::new(Inner {
                 engine,

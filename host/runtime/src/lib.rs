@@ -25,7 +25,7 @@ pub mod manifest;
 mod network;
 
 pub use check::{CONTRACT_VERSION, ComponentReport, check};
-pub use engine::{Ahead, CompileSource, EngineParts, LoadedDriver, Runtime, RuntimeConfig};
+pub use engine::{Ahead, Clock, CompileSource, EngineParts, LoadedDriver, Runtime, RuntimeConfig};
 pub use error::LoadError;
 pub use host::kernel::Kernel;
 pub use instance::{Limits, QUARANTINE_AFTER, State, Stats, Status};
