@@ -40,6 +40,7 @@ impl EngineStart {
         // Handed over through a channel, not the thread's end: the thread goes on as
         // the clock, and waiting for a thread to end costs its unmapping besides.
         spawn_beside(move || {
+            reserve_arena();
             let mut made = EngineParts::new();
             let clock = made.as_mut().ok().map(EngineParts::clock_here);
             if let Ok(parts) = &made
@@ -84,6 +85,19 @@ impl EngineStart {
         }
         Ok(parts)
     }
+}
+
+/// Makes the calling thread's malloc arena writable a megabyte at a time. glibc makes
+/// a new thread's arena writable only as far as it has allocated, with an `mprotect`
+/// for each page it grows by — about 90 of them for the engine and two components,
+/// each taking the process's memory map lock that the other thread's page faults
+/// wait on. A few large blocks, freed at once, take the arena that far in 8 calls;
+/// glibc keeps it writable after freeing them (only their pages go back).
+fn reserve_arena() {
+    // Below glibc's mmap threshold (128 KiB), so they come from the arena; never
+    // written, so nothing is faulted in.
+    let blocks: Vec<Vec<u8>> = (0..8).map(|_| Vec::with_capacity(120 << 10)).collect();
+    drop(std::hint::black_box(blocks));
 }
 
 /// Spawns a thread on a CPU other than this thread's, when the process may use
