@@ -22,9 +22,10 @@ fn main() {
             "built-in driver {} has no manifest.toml",
             a.package
         );
+        let (name, kind) = name_and_kind(&manifest);
         writeln!(
             out,
-            "    Builtin {{ package: {:?}, wasm: include_bytes!({:?}), digest: {:?}, manifest: include_str!({:?}) }},",
+            "    Builtin {{ package: {:?}, name: {name:?}, kind: DriverKind::{kind}, wasm: include_bytes!({:?}), digest: {:?}, manifest: include_str!({:?}) }},",
             a.package,
             a.wasm.display().to_string(),
             sha256_hex(&a.wasm),
@@ -35,6 +36,29 @@ fn main() {
     out.push_str("];\n");
     let dest = PathBuf::from(std::env::var("OUT_DIR").expect("set by cargo")).join("builtins.rs");
     std::fs::write(dest, out).expect("write builtins.rs");
+}
+
+/// The manifest's `name` and its `kind` as a `DriverKind` variant, so that a process
+/// picks the built-ins it needs without parsing every manifest. The manifest itself
+/// is checked where it is parsed, at load.
+fn name_and_kind(manifest: &std::path::Path) -> (String, &'static str) {
+    let text = std::fs::read_to_string(manifest).expect("read a built-in's manifest");
+    let table: toml::Table = text
+        .parse()
+        .unwrap_or_else(|e| panic!("{}: {e}", manifest.display()));
+    let field = |key: &str| {
+        table
+            .get(key)
+            .and_then(toml::Value::as_str)
+            .unwrap_or_else(|| panic!("{}: no `{key}`", manifest.display()))
+            .to_owned()
+    };
+    let kind = match field("kind").as_str() {
+        "network" => "Network",
+        "ipam" => "Ipam",
+        other => panic!("{}: kind `{other}`", manifest.display()),
+    };
+    (field("name"), kind)
 }
 
 /// The component's SHA-256, so a process need not hash it again at every start (the

@@ -338,7 +338,7 @@ impl Local {
             wanted.insert(r.ipam_driver);
         }
         let exists = |kind: DriverKind, name: &str| {
-            wnet_drivers::manifests().any(|m| m.kind == kind && m.name == name)
+            wnet_drivers::is_builtin(Some(kind), name)
                 || std::fs::read_to_string(settings.drivers_dir.join(format!("{name}.toml")))
                     .ok()
                     .and_then(|t| Manifest::parse(&t).ok())
@@ -348,7 +348,7 @@ impl Local {
         // the error lists what there is.
         let all = named.is_none_or(|n| n.iter().any(|(kind, name)| !exists(*kind, name)));
         drivers
-            .load_builtins(|m| all || wanted.contains(&m.name))
+            .load_builtins(|_, name| all || wanted.contains(name))
             .await
             .context("loading the built-in drivers")?;
         drivers.load_folder(|n| all || wanted.contains(n)).await;

@@ -13,6 +13,10 @@ use wnet_runtime::{DriverKind, LoadError, LoadedDriver, Manifest, Runtime};
 pub struct Builtin {
     /// The cargo package it was built from.
     pub package: &'static str,
+    /// Its manifest's `name`, read when it was built.
+    pub name: &'static str,
+    /// Its manifest's `kind`, read when it was built.
+    pub kind: DriverKind,
     /// The component.
     pub wasm: &'static [u8],
     /// Its SHA-256 in hex, computed when it was built.
@@ -22,15 +26,18 @@ pub struct Builtin {
 }
 
 impl Builtin {
-    /// The parsed manifest. Each built-in's is parsed once per process: a short-lived
-    /// `wnet` asks for them up to three times (what to compile ahead, whether a named
-    /// driver exists, what to load).
+    /// The parsed manifest, parsed once per process and only when asked for: a
+    /// short-lived `wnet` picks the built-ins it loads by [`Builtin::name`] and
+    /// [`Builtin::kind`], and parses those alone.
     pub fn manifest(&self) -> Result<Manifest, LoadError> {
         match BUILTINS
             .iter()
             .position(|b| b.package == self.package && b.manifest == self.manifest)
-            .and_then(|i| parsed()[i].clone())
-        {
+            .and_then(|i| {
+                PARSED[i]
+                    .get_or_init(|| Manifest::parse(self.manifest).ok())
+                    .clone()
+            }) {
             Some(m) => Ok(m),
             // Parsed again for its error (a broken build), or not one of BUILTINS.
             None => Ok(Manifest::parse(self.manifest)?),
@@ -42,25 +49,23 @@ include!(concat!(env!("OUT_DIR"), "/builtins.rs"));
 
 /// Loads every built-in driver into `runtime`.
 pub async fn load_all(runtime: &Runtime) -> Result<Vec<LoadedDriver>, LoadError> {
-    Ok(load_some(runtime, |_| true)
+    Ok(load_some(runtime, |_, _| true)
         .await?
         .into_iter()
         .map(|(_, d)| d)
         .collect())
 }
 
-/// Loads the built-in drivers whose manifest `wanted` accepts (a short-lived process
-/// loads only those its work needs), each with the built-in it came from.
+/// Loads the built-in drivers `wanted` accepts by kind and name (a short-lived
+/// process loads only those its work needs), each with the built-in it came from.
 pub async fn load_some(
     runtime: &Runtime,
-    wanted: impl Fn(&Manifest) -> bool,
+    wanted: impl Fn(DriverKind, &str) -> bool,
 ) -> Result<Vec<(&'static Builtin, LoadedDriver)>, LoadError> {
     let mut loaded = Vec::with_capacity(BUILTINS.len());
-    for b in BUILTINS {
+    for b in BUILTINS.iter().filter(|b| wanted(b.kind, b.name)) {
         let manifest = b.manifest()?;
-        if wanted(&manifest) {
-            loaded.push((b, runtime.load_digested(b.wasm, b.digest, manifest).await?));
-        }
+        loaded.push((b, runtime.load_digested(b.wasm, b.digest, manifest).await?));
     }
     Ok(loaded)
 }
@@ -70,28 +75,21 @@ pub async fn load_some(
 pub fn digests(wanted: impl Fn(DriverKind, &str) -> bool) -> Vec<&'static str> {
     BUILTINS
         .iter()
-        .filter(|b| b.manifest().is_ok_and(|m| wanted(m.kind, &m.name)))
+        .filter(|b| wanted(b.kind, b.name))
         .map(|b| b.digest)
         .collect()
 }
 
-/// Each of [`BUILTINS`]' manifests, parsed once per process (`None` where it does not
-/// parse).
-fn parsed() -> &'static [Option<Manifest>] {
-    static PARSED: std::sync::OnceLock<Vec<Option<Manifest>>> = std::sync::OnceLock::new();
-    PARSED.get_or_init(|| {
-        BUILTINS
-            .iter()
-            .map(|b| Manifest::parse(b.manifest).ok())
-            .collect()
-    })
+/// Whether a built-in of this kind (any kind when `None`) has this name.
+pub fn is_builtin(kind: Option<DriverKind>, name: &str) -> bool {
+    BUILTINS
+        .iter()
+        .any(|b| b.name == name && kind.is_none_or(|k| k == b.kind))
 }
 
-/// The built-ins' manifests (a built-in whose manifest does not parse is absent here;
-/// loading it reports why).
-pub fn manifests() -> impl Iterator<Item = &'static Manifest> {
-    parsed().iter().flatten()
-}
+/// Each of [`BUILTINS`]' manifests once parsed (`None` where it does not parse).
+static PARSED: [std::sync::OnceLock<Option<Manifest>>; BUILTINS.len()] =
+    [const { std::sync::OnceLock::new() }; BUILTINS.len()];
 
 #[cfg(test)]
 mod tests {
@@ -120,6 +118,8 @@ mod tests {
                     b.package
                 );
                 let m = b.manifest().unwrap();
+                // What the build read is what the manifest says.
+                assert_eq!((b.name, b.kind), (m.name.as_str(), m.kind), "{}", b.package);
                 format!("{}:{}", m.kind, m.name)
             })
             .collect();

@@ -144,7 +144,7 @@ pub struct DriverSet {
 }
 
 fn builtin_name(name: &str) -> bool {
-    crate::manifests().any(|m| m.name == name)
+    crate::is_builtin(None, name)
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -186,11 +186,14 @@ impl DriverSet {
         self.folder.as_deref()
     }
 
-    /// Loads and registers the built-ins `wanted` accepts (once each).
-    pub async fn load_builtins(&self, wanted: impl Fn(&Manifest) -> bool) -> Result<(), LoadError> {
+    /// Loads and registers the built-ins `wanted` accepts by kind and name (once each).
+    pub async fn load_builtins(
+        &self,
+        wanted: impl Fn(DriverKind, &str) -> bool,
+    ) -> Result<(), LoadError> {
         let mut entries = self.entries.lock().await;
-        let loaded = crate::load_some(&self.runtime, |m| {
-            wanted(m) && !entries.contains_key(&(m.name.clone(), m.kind))
+        let loaded = crate::load_some(&self.runtime, |kind, name| {
+            wanted(kind, name) && !entries.contains_key(&(name.to_owned(), kind))
         })
         .await?;
         for (b, driver) in loaded {
