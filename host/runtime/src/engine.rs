@@ -387,7 +387,8 @@ impl Runtime {
         Self::with_engine(EngineParts::new()?, config)
     }
 
-    /// [`Runtime::new`] with an engine and linker made beforehand.
+    /// [`Runtime::new`] with an engine and linker made beforehand, and their epoch clock
+    /// when a thread of the caller's runs it ([`EngineParts::clock_here`]).
     pub fn with_engine(parts: EngineParts, config: RuntimeConfig) -> Result<Self, LoadError> {
         let EngineParts {
             engine,
