@@ -89,7 +89,7 @@ impl EngineStart {
 
 /// Makes the calling thread's malloc arena writable a megabyte at a time. glibc makes
 /// a new thread's arena writable only as far as it has allocated, with an `mprotect`
-/// for each page it grows by — about 90 of them for the engine and two components,
+/// for each page it grows by — about 55 of them for the engine and two components,
 /// each taking the process's memory map lock that the other thread's page faults
 /// wait on. A few large blocks, freed at once, take the arena that far in 8 calls;
 /// glibc keeps it writable after freeing them (only their pages go back).

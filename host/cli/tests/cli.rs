@@ -70,6 +70,13 @@ fn folder(name: &str) -> PathBuf {
     dir
 }
 
+/// An empty config file and a drivers folder holding the `hostile` fixture, in `dir`.
+fn with_hostile_driver(dir: &Path) {
+    std::fs::write(dir.join("wnet.toml"), "").unwrap();
+    std::fs::create_dir_all(dir.join("drivers")).unwrap();
+    drop_driver(&dir.join("drivers"), "hostile", FIXTURE_HOSTILE);
+}
+
 fn drop_driver(dir: &Path, name: &str, f: Fixture) -> PathBuf {
     let wasm = dir.join(format!("{name}.wasm"));
     std::fs::write(&wasm, f.wasm).unwrap();
@@ -450,9 +457,7 @@ impl Drop for Daemon {
 #[test]
 fn a_driver_call_that_never_returns_is_stopped_at_its_deadline_without_a_daemon() {
     let dir = folder("deadline");
-    std::fs::write(dir.join("wnet.toml"), "").unwrap();
-    std::fs::create_dir_all(dir.join("drivers")).unwrap();
-    drop_driver(&dir.join("drivers"), "hostile", FIXTURE_HOSTILE);
+    with_hostile_driver(&dir);
     let args = [
         "network",
         "create",
@@ -493,9 +498,7 @@ fn a_driver_call_that_never_returns_is_stopped_at_its_deadline_without_a_daemon(
 #[test]
 fn a_quarantined_driver_is_shown_and_enabled_through_the_cli() {
     let dir = folder("quarantine");
-    std::fs::write(dir.join("wnet.toml"), "").unwrap();
-    std::fs::create_dir_all(dir.join("drivers")).unwrap();
-    drop_driver(&dir.join("drivers"), "hostile", FIXTURE_HOSTILE);
+    with_hostile_driver(&dir);
     let daemon = start_daemon(&dir);
     ok_in(&dir, &["network", "create", "-d", "hostile", "kept"]);
     let inspect = |what: &str, name: &str| -> serde_json::Value {
