@@ -407,13 +407,7 @@ fn until(what: &str, f: &dyn Fn() -> bool) {
 /// test fails before stopping it.
 fn start_daemon(dir: &Path) -> Daemon {
     let daemon = Daemon(
-        Command::new(env!("CARGO_BIN_EXE_wnet"))
-            .env("WNET_DATA_DIR", dir.join("data"))
-            .env("WNET_CACHE_DIR", wnet_tests::cache_dir())
-            .env("WNET_RUN_DIR", dir.join("run"))
-            .env("WNET_DRIVERS_DIR", dir.join("drivers"))
-            .env("WNET_CONFIG", dir.join("wnet.toml"))
-            .arg("daemon")
+        command_in(dir, &["daemon"])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
