@@ -288,6 +288,34 @@ fn drivers_are_installed_used_and_removed() {
 /// The config file: a typo is named, and default address pools give networks their
 /// subnets.
 #[test]
+fn a_store_from_a_newer_wnet_is_refused_and_left_unchanged() {
+    let dir = folder("newer-store");
+    std::fs::write(dir.join("wnet.toml"), "").unwrap();
+    // A one-shot wnet makes the store and leaves it as every wnet does, not closed.
+    ok_in(&dir, &["network", "ls"]);
+    let store = dir.join("data/wnet.db");
+    let marker = dir.join("data/wnet.db.layout");
+    assert_eq!(std::fs::read_to_string(&marker).unwrap().trim(), "2");
+    // What a wnet of layout 3 writes before it changes the file.
+    std::fs::write(&marker, "3\n").unwrap();
+    let before = std::fs::read(&store).unwrap();
+    for args in [
+        &["network", "ls"][..],
+        &["network", "create", "-d", "null", "n1"],
+    ] {
+        refused_in(
+            &dir,
+            args,
+            &format!(
+                "store {} has layout version 3, newer than this wnet understands (2): run a newer wnet",
+                store.display()
+            ),
+        );
+    }
+    assert_eq!(std::fs::read(&store).unwrap(), before, "not rewritten");
+}
+
+#[test]
 fn the_config_file_is_read_and_checked() {
     let dir = folder("config");
     std::fs::write(dir.join("wnet.toml"), "data-dri = \"/x\"\n").unwrap();

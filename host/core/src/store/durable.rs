@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use redb::{Database, ReadOnlyDatabase, ReadableDatabase, TableDefinition};
+use redb::{Database, ReadableDatabase, TableDefinition};
 
 use super::{Committer, Keys, Store, StoreError, defer};
 
@@ -25,7 +25,57 @@ const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 /// 1: every value in `data`. 2: the controller also keeps indexes of endpoint names and
 /// sandbox namespaces there, which a wnet of layout 1 would not update; the controller
 /// builds them for a file that lacks them.
+///
+/// The version is also kept beside the file, in its [layout marker](layout_marker), which
+/// is what lets a newer file be refused without being opened (see [`RedbStore::open`]).
 pub const SCHEMA_VERSION: u64 = 2;
+
+/// The layout marker of the store at `path`: `<path>.layout`, holding the file's layout
+/// version in decimal. A wnet writes it, durably, before it creates a file or changes
+/// its layout, so the marker is never older than the file. Files without one were made
+/// before markers existed, by wnets of layout 2 at most.
+pub fn layout_marker(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".layout");
+    PathBuf::from(name)
+}
+
+/// The version the marker at `marker` holds, `None` if there is none.
+fn read_marker(marker: &Path) -> Result<Option<u64>, StoreError> {
+    let fail = backend(marker, "cannot read the store's layout marker");
+    match std::fs::read_to_string(marker) {
+        Ok(text) => text.trim().parse().map(Some).map_err(|_| {
+            fail(format!(
+                "`{}` is not a layout version; wnet writes this file: restore it, or remove it \
+                 if the store beside it was made by this wnet or an older one",
+                text.trim()
+            ))
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(fail(e.to_string())),
+    }
+}
+
+/// Writes `version` to the marker at `marker` so that it survives a crash: a temporary
+/// file, synced, renamed over the marker, and the directory synced.
+fn write_marker(marker: &Path, version: u64) -> Result<(), StoreError> {
+    use std::io::Write;
+    let fail = backend(marker, "cannot write the store's layout marker");
+    let mut tmp = marker.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let mut f = std::fs::File::create(&tmp).map_err(|e| fail(e.to_string()))?;
+    writeln!(f, "{version}").map_err(|e| fail(e.to_string()))?;
+    f.sync_all().map_err(|e| fail(e.to_string()))?;
+    std::fs::rename(&tmp, marker).map_err(|e| fail(e.to_string()))?;
+    let dir = marker
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| fail(e.to_string()))
+}
 
 /// The store in one `redb` file (see the module's documentation).
 pub struct RedbStore {
@@ -145,7 +195,10 @@ impl Disk {
 
 impl RedbStore {
     /// Opens the store at `path`, creating it (and its directory) if absent. A file
-    /// written by a newer wnet is refused and left untouched.
+    /// written by a newer wnet is refused and left untouched: its [layout
+    /// marker](layout_marker) says so before the file is opened (opening a `redb` file
+    /// for writing rewrites its header even when nothing is written, and a file whose
+    /// process died with it open cannot be opened read-only).
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
@@ -157,13 +210,9 @@ impl RedbStore {
             found,
             supported: SCHEMA_VERSION,
         };
-        // Look first without writing: opening for writing updates the file even when
-        // nothing is written. (A file that needs recovery after a crash cannot be
-        // opened read-only; it is checked after the repair instead.)
-        if std::fs::metadata(path).is_ok_and(|m| m.len() > 0)
-            && let Ok(ro) = ReadOnlyDatabase::open(path)
-            && let Some(v) = schema(&ro, &fail)?.filter(|v| *v > SCHEMA_VERSION)
-        {
+        let marker = layout_marker(path);
+        let marked = read_marker(&marker)?;
+        if let Some(v) = marked.filter(|v| *v > SCHEMA_VERSION) {
             return Err(too_new(v));
         }
         // redb repairs a file that was open for writing when its process died; that
@@ -175,8 +224,15 @@ impl RedbStore {
             .create(path)
             .map_err(|e| fail(e.to_string()))?;
         let found = schema(&db, &fail)?;
+        // Only a file whose marker was removed gets this far when it is newer; its
+        // header was rewritten by the open, its contents were not.
         if let Some(v) = found.filter(|v| *v > SCHEMA_VERSION) {
             return Err(too_new(v));
+        }
+        // The marker first: a crash between the two leaves a marker newer than the
+        // file, which an older wnet refuses and this one upgrades again.
+        if marked != Some(SCHEMA_VERSION) {
+            write_marker(&marker, SCHEMA_VERSION)?;
         }
         if found != Some(SCHEMA_VERSION) {
             let w = db.begin_write().map_err(|e| fail(e.to_string()))?;
@@ -353,6 +409,12 @@ mod tests {
         let path = tmp.0.clone();
         {
             let s = RedbStore::open(&path).unwrap();
+            assert!(s.created());
+            assert_eq!(
+                read_marker(&layout_marker(&path)).unwrap(),
+                Some(SCHEMA_VERSION),
+                "a new file is marked"
+            );
             s.put("networks", "n1", b"one").unwrap();
             s.put("driver/default", "pool/a", b"bits").unwrap();
             s.put("networks", "n2", b"two").unwrap();
@@ -416,25 +478,36 @@ mod tests {
         );
     }
 
-    /// A file holding `networks/n1` = `one`, marked as of layout `version`.
-    fn file_of_layout(path: &Path, version: u64) {
+    /// A file holding `networks/n1` = `one`, of layout `version`, as the wnet of that
+    /// layout leaves it: a newer one marks it first; an older one knew no markers.
+    /// `left_open`: the file as it is on disk while that wnet still has it open, which
+    /// is how every one-shot wnet and daemon leaves it (neither closes `redb` cleanly).
+    fn file_of_layout(path: &Path, version: u64, left_open: bool) {
         let s = RedbStore::open(path).unwrap();
+        if version > SCHEMA_VERSION {
+            write_marker(&layout_marker(path), version).unwrap();
+        } else {
+            std::fs::remove_file(layout_marker(path)).unwrap();
+        }
         s.put("networks", "n1", b"one").unwrap();
-        let w = s.disk.db.begin_write().unwrap();
+        let mut w = s.disk.db.begin_write().unwrap();
+        w.set_quick_repair(true);
         w.open_table(META)
             .unwrap()
             .insert("schema", version)
             .unwrap();
         w.commit().unwrap();
+        if left_open {
+            let copy = path.with_extension("copy");
+            std::fs::copy(path, &copy).unwrap();
+            drop(s);
+            std::fs::rename(&copy, path).unwrap();
+        }
     }
 
-    #[test]
-    fn a_file_from_a_newer_wnet_is_refused_and_left_alone() {
-        let tmp = tmp("newer");
-        let path = tmp.0.clone();
-        file_of_layout(&path, SCHEMA_VERSION + 1);
-        let before = std::fs::read(&path).unwrap();
-        let err = RedbStore::open(&path).err().unwrap();
+    fn refused_as_newer(path: &Path) {
+        let before = std::fs::read(path).unwrap();
+        let err = RedbStore::open(path).err().unwrap();
         let msg = err.to_string();
         assert!(
             msg.contains(&path.display().to_string())
@@ -443,9 +516,43 @@ mod tests {
             "{msg}"
         );
         assert_eq!(
-            std::fs::read(&path).unwrap(),
+            std::fs::read(path).unwrap(),
             before,
             "the file was not rewritten"
+        );
+    }
+
+    #[test]
+    fn a_file_from_a_newer_wnet_is_refused_and_left_alone() {
+        let tmp = tmp("newer");
+        let path = tmp.0.clone();
+        file_of_layout(&path, SCHEMA_VERSION + 1, false);
+        refused_as_newer(&path);
+    }
+
+    #[test]
+    fn a_file_a_newer_wnet_left_open_is_refused_and_left_alone() {
+        let tmp = tmp("newer-open");
+        let path = tmp.0.clone();
+        file_of_layout(&path, SCHEMA_VERSION + 1, true);
+        assert!(
+            redb::ReadOnlyDatabase::open(&path).is_err(),
+            "such a file cannot be looked at without opening it for writing"
+        );
+        refused_as_newer(&path);
+    }
+
+    #[test]
+    fn a_marker_that_is_not_a_version_is_refused_naming_it() {
+        let tmp = tmp("marker");
+        let path = tmp.0.clone();
+        drop(RedbStore::open(&path).unwrap());
+        let marker = layout_marker(&path);
+        std::fs::write(&marker, "two\n").unwrap();
+        let msg = RedbStore::open(&path).err().unwrap().to_string();
+        assert!(
+            msg.contains(&marker.display().to_string()) && msg.contains("`two`"),
+            "{msg}"
         );
     }
 
@@ -453,9 +560,14 @@ mod tests {
     fn a_file_of_an_older_layout_is_upgraded() {
         let tmp = tmp("older");
         let path = tmp.0.clone();
-        file_of_layout(&path, SCHEMA_VERSION - 1);
+        file_of_layout(&path, SCHEMA_VERSION - 1, true);
         let s = RedbStore::open(&path).unwrap();
         assert!(!s.created(), "an upgraded file is not a new one");
+        assert_eq!(
+            read_marker(&layout_marker(&path)).unwrap(),
+            Some(SCHEMA_VERSION),
+            "marked before it was upgraded"
+        );
         assert_eq!(
             schema(&s.disk.db, &|e| StoreError::Backend(e)).unwrap(),
             Some(SCHEMA_VERSION)
