@@ -650,3 +650,67 @@ async fn a_hostile_ipam_is_refused_and_everything_it_handed_out_released() {
     net.delete().await.unwrap();
     assert_eq!(held(), Vec::<String>::new());
 }
+
+/// A process about to exit stops its runtime's clock (`Runtime::stop_clock`), so that
+/// the clock's thread is gone before the exit: it ends even while a call keeps it
+/// ticking, and the call runs to its own end.
+// Two workers: the call's and the test's, which stops the clock while the call runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_clock_ends_its_thread_while_a_call_runs() {
+    use std::sync::Arc;
+    use std::time::Duration;
+    use wnet_runtime::{EngineParts, Runtime, RuntimeConfig};
+
+    // The clock on a thread of the test's, as a one-shot `wnet` runs it.
+    let (parts_tx, parts_rx) = std::sync::mpsc::channel();
+    let (ended_tx, ended) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut parts = EngineParts::new().unwrap();
+        let clock = parts.clock_here();
+        parts_tx.send(parts).unwrap();
+        clock.run();
+        let _ = ended_tx.send(());
+    });
+    let store: Arc<dyn wnet_core::Store> = Arc::new(wnet_core::MemoryStore::new());
+    let runtime = Runtime::with_engine(
+        parts_rx.recv().unwrap(),
+        RuntimeConfig {
+            cache_dir: Some(wnet_tests::cache_dir()),
+            store: store.clone(),
+            ..RuntimeConfig::default()
+        },
+    )
+    .unwrap();
+    let controller = wnet_core::Controller::new(wnet_core::Config {
+        store,
+        ..wnet_core::Config::default()
+    })
+    .unwrap();
+    for d in wnet_drivers::load_all(&runtime).await.unwrap() {
+        d.register(&controller).unwrap();
+    }
+    runtime
+        .load(FIXTURE_HOSTILE.wasm, FIXTURE_HOSTILE.manifest())
+        .await
+        .unwrap()
+        .register(&controller)
+        .unwrap();
+    // 150 ms of work in the driver, within its 200 ms deadline.
+    let call = tokio::spawn({
+        let controller = controller.clone();
+        async move {
+            let opts = NetworkOptions {
+                options: hostile("create-network", "slow"),
+                ..NetworkOptions::default()
+            };
+            controller.new_network("hostile", "slow", opts).await
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    runtime.stop_clock();
+    assert!(
+        ended.recv_timeout(Duration::from_secs(30)).is_ok(),
+        "the clock's thread ended"
+    );
+    call.await.unwrap().unwrap();
+}

@@ -168,7 +168,7 @@ pub struct Local {
     /// Its drivers.
     pub drivers: Arc<DriverSet>,
     marker: CleanMarker,
-    _runtime: Runtime,
+    runtime: Runtime,
     _lock: File,
 }
 
@@ -364,7 +364,7 @@ impl Local {
             controller,
             drivers,
             marker,
-            _runtime: runtime,
+            runtime,
             _lock: lock,
         })
     }
@@ -376,6 +376,8 @@ impl Local {
     /// Everything is durable already (each operation committed), and freeing it all
     /// piece by piece, with redb's clean close, took longer than the kernel does.
     pub fn finish(self) {
+        // First, so that the clock's thread is gone by the exit.
+        self.runtime.stop_clock();
         self.marker.put();
         std::mem::forget(self);
     }

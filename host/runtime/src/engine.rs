@@ -162,10 +162,7 @@ struct Inner {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        self.ticker.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.ticker.thread.get() {
-            thread.unpark();
-        }
+        self.ticker.stop();
     }
 }
 
@@ -324,7 +321,18 @@ fn tick(clock: &Ticker, engine: &wasmtime::EngineWeak) {
             std::thread::park();
             continue;
         }
-        std::thread::sleep(TICK);
+        // Parked rather than asleep, so that a stop ends the wait; a wake before the
+        // tick is up (the stop, a call's start, or spurious) waits for the rest.
+        let tick = std::time::Instant::now() + TICK;
+        while !clock.stop.load(Ordering::Relaxed) {
+            match tick.checked_duration_since(std::time::Instant::now()) {
+                Some(left) if !left.is_zero() => std::thread::park_timeout(left),
+                _ => break,
+            }
+        }
+        if clock.stop.load(Ordering::Relaxed) {
+            break;
+        }
         match engine.upgrade() {
             Some(engine) => engine.increment_epoch(),
             None => break,
@@ -427,6 +435,16 @@ impl Runtime {
                 ahead: Mutex::new(ahead),
             }),
         })
+    }
+
+    /// Ends the epoch clock's thread now rather than when the runtime goes, for a
+    /// process about to exit that leaves its runtime to the exit: the thread then ends
+    /// beside the process's last steps, and the exit finds one thread (which tears
+    /// the process down on its own CPU and wakes the parent there, instead of the
+    /// clock's thread doing so from the other). Driver calls made after it run
+    /// without a deadline.
+    pub fn stop_clock(&self) {
+        self.inner.ticker.stop();
     }
 
     /// The runtime's configuration.
@@ -809,6 +827,14 @@ pub(crate) struct Ticker {
 }
 
 impl Ticker {
+    /// Ends the clock's loop, and so its thread.
+    fn stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.get() {
+            thread.unpark();
+        }
+    }
+
     /// Keeps the clock running until the returned guard drops.
     pub(crate) fn hold(self: &Arc<Self>) -> Ticking {
         if self.busy.fetch_add(1, Ordering::AcqRel) == 0
