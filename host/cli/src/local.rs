@@ -281,8 +281,7 @@ impl Local {
         engine.ahead(settings.cache_dir.clone(), ahead);
         let store = Arc::new(RedbStore::open(&settings.data_dir.join("wnet.db"))?);
         let (marker, clean) = CleanMarker::take(&settings.data_dir);
-        // A store made just now recorded nothing: reconciling would take every link of
-        // wnet's device group on the host — another data directory's — for an orphan.
+        // A store made just now recorded nothing, so there is nothing to reconcile.
         let fresh = store.created();
         let recovered = !fresh && (store.recovered() || !clean);
         if recovered && named.is_some() {

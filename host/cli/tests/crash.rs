@@ -230,36 +230,26 @@ fn networks(it: usize, model: &Mutex<Model>, stop: &AtomicBool) {
     }
 }
 
-/// The links wnet made in this namespace: name and kind.
+/// The links wnet made in this namespace: name and kind. Only one store makes links
+/// here, so its device group is the one with wnet's high half (0x776e).
 fn wnet_links() -> Vec<(String, String)> {
     let o = Command::new("ip")
-        .args([
-            "-o",
-            "-d",
-            "link",
-            "show",
-            "group",
-            &wnet_netlink::WNET_GROUP.to_string(),
-        ])
+        .args(["-j", "-d", "link", "show"])
         .output()
         .unwrap();
-    String::from_utf8_lossy(&o.stdout)
-        .lines()
+    let all: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    all.as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| {
+            l["group"]
+                .as_str()
+                .and_then(|g| g.parse::<u32>().ok())
+                .is_some_and(|g| g >> 16 == wnet_netlink::WNET_GROUP >> 16)
+        })
         .map(|l| {
-            let name = l
-                .split(": ")
-                .nth(1)
-                .unwrap_or_default()
-                .split('@')
-                .next()
-                .unwrap_or_default()
-                .to_owned();
-            let kind = if l.contains(" bridge ") && !l.contains("bridge_slave") {
-                "bridge"
-            } else {
-                "veth"
-            };
-            (name, kind.to_owned())
+            let kind = l["linkinfo"]["info_kind"].as_str().unwrap_or_default();
+            (l["ifname"].as_str().unwrap().to_owned(), kind.to_owned())
         })
         .collect()
 }

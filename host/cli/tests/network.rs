@@ -467,7 +467,7 @@ fn stop_daemon(mut d: std::process::Child) {
 
 /// A wnet over a data directory of its own, on the same host, takes none of the other's
 /// links for orphans: its store is new, so nothing in the kernel can be its own.
-fn a_fresh_data_directory_leaves_others_alone() {
+fn another_data_directory_leaves_others_alone() {
     let links = || {
         let o = Command::new("ip").args(["-o", "link"]).output().unwrap();
         let mut names: Vec<String> = out(&o)
@@ -483,18 +483,57 @@ fn a_fresh_data_directory_leaves_others_alone() {
         before.iter().any(|l| l == "wnet-back"),
         "the story's bridge is there: {before:?}"
     );
-    let o = Command::new(env!("CARGO_BIN_EXE_wnet"))
-        .args(["--data-dir", "/run/wnet-cli-test/other-data"])
-        .args(["--run-dir", "/run/wnet-cli-test/other-run"])
-        .args(["--drivers-dir", DRIVERS, "--config", CONFIG])
-        .env("WNET_CACHE_DIR", wnet_tests::cache_dir())
-        .args(["network", "ls", "-q"])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", err(&o));
+    let other = |args: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_wnet"))
+            .args(["--data-dir", "/run/wnet-cli-test/other-data"])
+            .args(["--run-dir", "/run/wnet-cli-test/other-run"])
+            .args(["--drivers-dir", DRIVERS, "--config", CONFIG])
+            .env("WNET_CACHE_DIR", wnet_tests::cache_dir())
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{args:?}: {}", err(&o));
+        o
+    };
+    let o = other(&["network", "ls", "-q"]);
     assert_eq!(out(&o).trim(), "", "the other store is empty");
     assert_eq!(links(), before, "the first store's links are untouched");
+    // The other store records a network, then its wnet ends without its clean-exit
+    // marker (as if killed): its next command reconciles, and takes for orphans only
+    // links of its own device group — neither this store's nor those of the group an
+    // older wnet gave every link.
+    other(&["network", "create", "-d", "null", "elsewhere"]);
+    std::fs::remove_file("/run/wnet-cli-test/other-data/wnet.clean").unwrap();
+    ip(&[
+        "link",
+        "add",
+        "wnold",
+        "group",
+        &wnet_netlink::WNET_GROUP.to_string(),
+        "type",
+        "bridge",
+    ]);
+    let mut with_old = before;
+    with_old.push("wnold".to_owned());
+    with_old.sort();
+    other(&["network", "ls", "-q"]);
+    assert_eq!(
+        links(),
+        with_old,
+        "a reconcile of another store leaves the first store's links alone"
+    );
+    ip(&["link", "del", "wnold"]);
     let _ = std::fs::remove_dir_all("/run/wnet-cli-test/other-data");
+}
+
+/// The device group of link `name`.
+fn link_group(name: &str) -> String {
+    let o = Command::new("ip")
+        .args(["-j", "link", "show", name])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    v[0]["group"].as_str().unwrap().to_owned()
 }
 
 fn a_daemon_that_does_not_answer_is_named() {
@@ -546,18 +585,12 @@ fn a_restart_repairs_what_changed_by_hand(
             DAEMON.store(0, std::sync::atomic::Ordering::Relaxed);
         }
     }
+    // The device group of this store's links.
+    let group = link_group("wnet-back");
     // The bridge of network `back` deleted; sandbox a's port on it is left detached.
     ip(&["link", "del", "wnet-back"]);
     // A link wnet made whose record a crash lost, and one that is not wnet's.
-    ip(&[
-        "link",
-        "add",
-        "wnorphan",
-        "group",
-        &wnet_netlink::WNET_GROUP.to_string(),
-        "type",
-        "bridge",
-    ]);
+    ip(&["link", "add", "wnorphan", "group", &group, "type", "bridge"]);
     ip(&["link", "add", "keepme", "type", "bridge"]);
     // A namespace file no sandbox owns.
     std::fs::write(format!("{RUN}/netns/ghost"), "").unwrap();
@@ -633,8 +666,8 @@ fn main() {
     let steps: [(&str, fn()); 4] = [
         ("lifecycle_with_traffic", lifecycle_with_traffic),
         (
-            "a_fresh_data_directory_leaves_others_alone",
-            a_fresh_data_directory_leaves_others_alone,
+            "another_data_directory_leaves_others_alone",
+            another_data_directory_leaves_others_alone,
         ),
         (
             "bad_input_is_refused_and_changes_nothing",

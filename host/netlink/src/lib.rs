@@ -177,15 +177,17 @@ pub struct NewLink {
     /// port and makes each attach cost more than the one before.
     pub ipv6_autoconf: bool,
     /// Its device group (`ip link … group N`); 0, the kernel's default, for none.
-    /// wnet marks the links it creates with [`WNET_GROUP`], for the kernel's own
-    /// record of what is wnet's.
+    /// wnet marks the links it creates with its store's group (0x776e in the high
+    /// half, [`WNET_GROUP`] for stores made before groups were per store), for the
+    /// kernel's own record of what is wnet's.
     pub group: u32,
 }
 
-/// The device group of every link wnet creates for a driver (`ip link show group
-/// 2003727732`; the number spells "wnet" in ASCII). Set in the creating request
-/// itself, so it costs nothing, and it lets a restart find links a crash left behind
-/// before their record was written.
+/// The device group of the links wnet created for a driver before each store had a
+/// group of its own (`ip link show group 2003727732`; the number spells "wnet" in
+/// ASCII); stores that hold such links keep it. A store's group is set in the creating
+/// request itself, so it costs nothing, and it lets a restart find links a crash left
+/// behind before their record was written.
 pub const WNET_GROUP: u32 = 0x776e_6574;
 
 impl NewLink {

@@ -428,7 +428,12 @@ impl Runtime {
             inner: Arc::new(Inner {
                 engine,
                 linker,
-                ledger: Arc::new(Ledger::new(config.store.clone())),
+                // Only a runtime that makes links needs their group in the store.
+                ledger: Arc::new(if config.kernel.is_some() {
+                    Ledger::open(config.store.clone())
+                } else {
+                    Ledger::new(config.store.clone())
+                }),
                 config,
                 engine_key,
                 ticker,
@@ -525,8 +530,8 @@ impl Runtime {
     }
 
     /// Brings the links ledger in line with the host's namespace after a restart:
-    /// deletes links wnet created (they carry [`wnet_netlink::WNET_GROUP`]) that no
-    /// ledger entry names — a crash between creating one and recording it — forgets
+    /// deletes links created for this store's drivers (they carry its device group)
+    /// that no ledger entry names — a crash between creating one and recording it — forgets
     /// entries whose link is gone, and those of sandboxes not in `sandboxes`. Returns
     /// the repairs, one line each, and the drivers whose links in the host namespace
     /// went missing (their networks need restoring).
@@ -552,7 +557,7 @@ impl Runtime {
         let entries = ledger.entries();
         for l in &links {
             let key = format!("host/{}", l.name);
-            if l.group != wnet_netlink::WNET_GROUP || entries.iter().any(|(k, _, _)| *k == key) {
+            if l.group != ledger.group() || entries.iter().any(|(k, _, _)| *k == key) {
                 continue;
             }
             match kernel.netlink.link_del(&kernel.host, l.index).await {

@@ -163,13 +163,76 @@ struct Entry {
 /// links at start.
 pub(crate) struct Ledger {
     store: Arc<dyn Store>,
+    /// The device group of the links created for this store's drivers.
+    group: u32,
 }
 
 const LEDGER: &str = "ledger";
 
+/// The table and key of the store's link group.
+const GROUP: (&str, &str) = ("host", "link-group");
+
 impl Ledger {
+    /// The ledger of `store`, without a link group of its own (a runtime that makes
+    /// no links).
     pub(crate) fn new(store: Arc<dyn Store>) -> Self {
-        Ledger { store }
+        Ledger {
+            store,
+            group: wnet_netlink::WNET_GROUP,
+        }
+    }
+
+    /// The ledger of `store`, with the device group of its links: the one the store
+    /// records, else one chosen now and recorded. Each store has its own, so that
+    /// reconcile never takes the links of another data directory on the host for
+    /// orphans of its own. A store whose ledger already names links keeps
+    /// [`wnet_netlink::WNET_GROUP`], which every link got before there were groups per
+    /// store.
+    pub(crate) fn open(store: Arc<dyn Store>) -> Self {
+        let mut ledger = Ledger::new(store);
+        ledger.group = ledger.recorded_group();
+        ledger
+    }
+
+    fn recorded_group(&self) -> u32 {
+        let (table, key) = GROUP;
+        match self.store.get(table, key) {
+            Ok(Some(v)) => {
+                if let Some(g) = std::str::from_utf8(&v)
+                    .ok()
+                    .and_then(|t| t.parse::<u32>().ok())
+                    .filter(|g| *g != 0)
+                {
+                    return g;
+                }
+                tracing::error!(
+                    value = %String::from_utf8_lossy(&v),
+                    "the store's link group `{table}/{key}` is corrupt: links made now carry wnet's shared group, and reconcile leaves out the links made before"
+                );
+                return wnet_netlink::WNET_GROUP;
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the store's link group: links made now carry wnet's shared group");
+                return wnet_netlink::WNET_GROUP;
+            }
+        }
+        let group = if self.entries().is_empty() {
+            fresh_group()
+        } else {
+            wnet_netlink::WNET_GROUP
+        };
+        if let Err(e) = self.store.put(table, key, group.to_string().as_bytes()) {
+            tracing::error!(error = %e, "cannot record the store's link group: links made now carry wnet's shared group");
+            return wnet_netlink::WNET_GROUP;
+        }
+        tracing::info!(group, "this store's links carry device group {group}");
+        group
+    }
+
+    /// The device group of the links created for this store's drivers.
+    pub(crate) fn group(&self) -> u32 {
+        self.group
     }
 
     /// The entry of `key`; none when it cannot be read (logged), so that a driver
@@ -227,6 +290,25 @@ impl Ledger {
         };
         let _ = self.store.delete(LEDGER, from);
         self.add(to, &entry)
+    }
+}
+
+/// A device group for a new store: `0x776e` ("wn") and 16 random bits, neither
+/// [`wnet_netlink::WNET_GROUP`] nor 0x776e0000, so `ip -d link show` still tells
+/// wnet's links apart; two stores on one host share one by a chance of 1 in 65,534.
+fn fresh_group() -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    let legacy = wnet_netlink::WNET_GROUP & 0xffff;
+    // RandomState's keys are random per process: no dependency for 16 bits.
+    let mut bits = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    loop {
+        let low = (bits & 0xffff) as u32;
+        if low != 0 && low != legacy {
+            return (wnet_netlink::WNET_GROUP & 0xffff_0000) | low;
+        }
+        bits = bits.rotate_right(16) ^ 0x9e37_79b9_7f4a_7c15;
     }
 }
 
@@ -470,7 +552,7 @@ impl links::Host for HostState {
             // A bridge port carries no address of its own: no IPv6 autoconfiguration,
             // whose chatter a busy bridge would flood to every port.
             ipv6_autoconf: master.is_none(),
-            group: wnet_netlink::WNET_GROUP,
+            group: k.ledger.group(),
         };
         let index = k
             .kernel
@@ -539,7 +621,7 @@ impl links::Host for HostState {
         new.master = master;
         new.up = up;
         new.ipv6_autoconf = master.is_none();
-        new.group = wnet_netlink::WNET_GROUP;
+        new.group = k.ledger.group();
         let index = k
             .kernel
             .netlink
@@ -947,5 +1029,59 @@ impl sysctl::Host for HostState {
             started,
         );
         result.map_err(|e| Error::Internal(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wnet_core::store::MemoryStore;
+    use wnet_netlink::WNET_GROUP;
+
+    #[test]
+    fn a_new_store_gets_a_group_of_its_own_and_keeps_it() {
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let group = Ledger::open(store.clone()).group();
+        assert_eq!(
+            group >> 16,
+            WNET_GROUP >> 16,
+            "{group:#x}: wnet's high half"
+        );
+        assert_ne!(
+            group, WNET_GROUP,
+            "not the group older wnets gave every link"
+        );
+        assert_ne!(group & 0xffff, 0);
+        assert_eq!(
+            Ledger::open(store).group(),
+            group,
+            "the same at the next start"
+        );
+        let others: std::collections::BTreeSet<u32> = (0..8)
+            .map(|_| Ledger::open(Arc::new(MemoryStore::new())).group())
+            .collect();
+        assert!(others.len() > 1, "stores get different groups: {others:?}");
+    }
+
+    #[test]
+    fn a_store_with_links_from_before_keeps_the_shared_group() {
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        Ledger::new(store.clone())
+            .add(
+                "host/wnet-br0",
+                &Entry {
+                    driver: "bridge".to_owned(),
+                    peer: None,
+                    adopted: false,
+                },
+            )
+            .unwrap();
+        assert_eq!(Ledger::open(store.clone()).group(), WNET_GROUP);
+        let (table, key) = GROUP;
+        assert_eq!(
+            store.get(table, key).unwrap().as_deref(),
+            Some(WNET_GROUP.to_string().as_bytes()),
+            "recorded, so that a ledger emptied later keeps it"
+        );
     }
 }
