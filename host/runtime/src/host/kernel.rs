@@ -169,8 +169,11 @@ pub(crate) struct Ledger {
 
 const LEDGER: &str = "ledger";
 
-/// The table and key of the store's link group.
-const GROUP: (&str, &str) = ("host", "link-group");
+/// The table and key of the store's link group: in the ledger's table, which a
+/// command reads anyway (a table of its own cost each one-shot connect 4 more reads
+/// of the file), under a key no link's can be (those start with `host/` or
+/// `sandbox/`).
+const GROUP: (&str, &str) = (LEDGER, "#link-group");
 
 impl Ledger {
     /// The ledger of `store`, without a link group of its own (a runtime that makes
@@ -275,6 +278,8 @@ impl Ledger {
             Vec::new()
         });
         all.into_iter()
+            // Not a link's, and no entry: decoding it would log it as corrupt.
+            .filter(|(k, _)| k != GROUP.1)
             .filter_map(|(k, v)| decode(&k, &v).map(|e| (k, e.driver, e.adopted)))
             .collect()
     }
