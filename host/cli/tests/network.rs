@@ -466,7 +466,8 @@ fn stop_daemon(mut d: std::process::Child) {
 }
 
 /// A wnet over a data directory of its own, on the same host, takes none of the other's
-/// links for orphans: its store is new, so nothing in the kernel can be its own.
+/// links for orphans: not while its store is new, nor when it reconciles later, since
+/// each store's links carry a device group of its own.
 fn another_data_directory_leaves_others_alone() {
     let links = || {
         let o = Command::new("ip").args(["-o", "link"]).output().unwrap();

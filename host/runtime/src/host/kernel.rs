@@ -305,16 +305,15 @@ fn fresh_group() -> u32 {
     use std::hash::{BuildHasher, Hasher};
     let legacy = wnet_netlink::WNET_GROUP & 0xffff;
     // RandomState's keys are random per process: no dependency for 16 bits.
-    let mut bits = std::collections::hash_map::RandomState::new()
+    let bits = std::collections::hash_map::RandomState::new()
         .build_hasher()
         .finish();
-    loop {
-        let low = (bits & 0xffff) as u32;
-        if low != 0 && low != legacy {
-            return (wnet_netlink::WNET_GROUP & 0xffff_0000) | low;
-        }
-        bits = bits.rotate_right(16) ^ 0x9e37_79b9_7f4a_7c15;
+    // One of 0xfffe values, 1 and up, stepping over the legacy one.
+    let mut low = (bits % 0xfffe) as u32 + 1;
+    if low >= legacy {
+        low += 1;
     }
+    (wnet_netlink::WNET_GROUP & 0xffff_0000) | low
 }
 
 /// A ledger entry's value; a corrupt one is logged and skipped.
