@@ -317,12 +317,18 @@ fn tick(clock: &Ticker, engine: &wasmtime::EngineWeak) {
     while !clock.stop.load(Ordering::Relaxed) {
         // Nothing to time: sleep until a call starts (or the runtime goes). A spurious
         // wake only loops.
-        if clock.busy.load(Ordering::Acquire) == 0 {
-            std::thread::park();
+        if clock.busy.load(Ordering::SeqCst) == 0 {
+            // `idle` before the second look: a call that starts after that look sees
+            // it and wakes this thread ([`Ticker::hold`]).
+            clock.idle.store(true, Ordering::SeqCst);
+            if clock.busy.load(Ordering::SeqCst) == 0 && !clock.stop.load(Ordering::Relaxed) {
+                std::thread::park();
+            }
+            clock.idle.store(false, Ordering::SeqCst);
             continue;
         }
         // Parked rather than asleep, so that a stop ends the wait; a wake before the
-        // tick is up (the stop, a call's start, or spurious) waits for the rest.
+        // tick is up (the stop, or spurious) waits for the rest.
         let tick = std::time::Instant::now() + TICK;
         while !clock.stop.load(Ordering::Relaxed) {
             match tick.checked_duration_since(std::time::Instant::now()) {
@@ -826,6 +832,10 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 pub(crate) struct Ticker {
     /// Driver calls running, each holding a [`Ticking`].
     busy: std::sync::atomic::AtomicUsize,
+    /// The clock waits for a call with nothing to time. Only then does a call's start
+    /// wake it: back-to-back calls (an IPAM handing out thousands of addresses) would
+    /// otherwise each cost a futex wake and a switch on the clock's CPU.
+    idle: AtomicBool,
     stop: AtomicBool,
     /// The clock's thread, to wake.
     thread: std::sync::OnceLock<std::thread::Thread>,
@@ -842,7 +852,8 @@ impl Ticker {
 
     /// Keeps the clock running until the returned guard drops.
     pub(crate) fn hold(self: &Arc<Self>) -> Ticking {
-        if self.busy.fetch_add(1, Ordering::AcqRel) == 0
+        if self.busy.fetch_add(1, Ordering::SeqCst) == 0
+            && self.idle.load(Ordering::SeqCst)
             && let Some(thread) = self.thread.get()
         {
             thread.unpark();
